@@ -1,0 +1,154 @@
+//! Every reason mcp-authz denies a request, and the one place that turns a
+//! reason into an HTTP status, a `WWW-Authenticate` challenge, a JSON-RPC
+//! error body and a metric label.
+
+use serde_json::{Value, json};
+
+use crate::config::Denials;
+
+/// JSON-RPC error code used for authorization failures (server-defined range).
+pub const JSONRPC_AUTHZ_ERROR: i64 = -32001;
+
+/// Why a request is denied. The label is stable: clients and dashboards rely on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyReason {
+    /// No bearer credential at all.
+    MissingToken,
+    /// A bearer token that failed any check (which one is only logged).
+    InvalidToken,
+    /// The credential itself is malformed, e.g. two `authorization` headers.
+    InvalidRequest,
+    /// mcp-authz could not decide (internal error): fail closed.
+    Internal,
+}
+
+impl DenyReason {
+    /// Stable machine-readable label, also the metric label.
+    pub fn code(self) -> &'static str {
+        match self {
+            DenyReason::MissingToken => "missing_token",
+            DenyReason::InvalidToken => "invalid_token",
+            DenyReason::InvalidRequest => "invalid_request",
+            DenyReason::Internal => "internal_error",
+        }
+    }
+
+    /// HTTP status returned to the client.
+    pub fn http_status(self) -> u16 {
+        match self {
+            DenyReason::MissingToken | DenyReason::InvalidToken | DenyReason::InvalidRequest => {
+                401
+            }
+            DenyReason::Internal => 503,
+        }
+    }
+
+    /// Message shown to the client; never says which token check failed.
+    pub fn default_message(self) -> &'static str {
+        match self {
+            DenyReason::MissingToken => "authentication required: send a bearer token",
+            DenyReason::InvalidToken => "invalid token",
+            DenyReason::InvalidRequest => "malformed credentials: send exactly one bearer token",
+            DenyReason::Internal => "authorization is unavailable, try again",
+        }
+    }
+
+    /// RFC 6750 error code for the challenge, if any. A request without any
+    /// credential gets a challenge without an error code (RFC 6750 §3.1).
+    fn bearer_error(self) -> Option<&'static str> {
+        match self {
+            DenyReason::InvalidToken => Some("invalid_token"),
+            DenyReason::InvalidRequest => Some("invalid_request"),
+            DenyReason::MissingToken | DenyReason::Internal => None,
+        }
+    }
+}
+
+/// A denial on its way to the client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Denial {
+    pub reason: DenyReason,
+    /// Client-facing message.
+    pub message: String,
+    /// The JSON-RPC `id` of the denied request, echoed in the error body.
+    pub jsonrpc_id: Option<Value>,
+}
+
+impl Denial {
+    /// A denial with the reason's default message.
+    pub fn new(reason: DenyReason) -> Self {
+        Denial {
+            reason,
+            message: reason.default_message().to_owned(),
+            jsonrpc_id: None,
+        }
+    }
+
+    /// JSON-RPC error object an MCP client can show.
+    pub fn body(&self) -> String {
+        json!({
+            "jsonrpc": "2.0",
+            "id": self.jsonrpc_id.clone().unwrap_or(Value::Null),
+            "error": {
+                "code": JSONRPC_AUTHZ_ERROR,
+                "message": self.message,
+                "data": { "reason": self.reason.code() },
+            }
+        })
+        .to_string()
+    }
+
+    /// `WWW-Authenticate` value for 401 responses (RFC 6750, RFC 9728).
+    pub fn www_authenticate(&self, cfg: &Denials) -> Option<String> {
+        if self.reason.http_status() != 401 {
+            return None;
+        }
+        let mut v = format!("Bearer realm=\"{}\"", cfg.realm);
+        if let Some(e) = self.reason.bearer_error() {
+            v.push_str(&format!(", error=\"{e}\""));
+        }
+        if let Some(url) = &cfg.resource_metadata_url {
+            v.push_str(&format!(", resource_metadata=\"{url}\""));
+        }
+        Some(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn denials() -> Denials {
+        Denials {
+            realm: "mcp-authz".into(),
+            resource_metadata_url: Some("https://x/.well-known/oauth-protected-resource".into()),
+        }
+    }
+
+    #[test]
+    fn invalid_token_challenge_names_the_error_and_metadata() {
+        let d = Denial::new(DenyReason::InvalidToken);
+        assert_eq!(
+            d.www_authenticate(&denials()).unwrap(),
+            "Bearer realm=\"mcp-authz\", error=\"invalid_token\", \
+             resource_metadata=\"https://x/.well-known/oauth-protected-resource\""
+        );
+    }
+
+    #[test]
+    fn missing_token_challenge_has_no_error_code() {
+        let d = Denial::new(DenyReason::MissingToken);
+        assert!(!d.www_authenticate(&denials()).unwrap().contains("error="));
+    }
+
+    #[test]
+    fn body_is_a_jsonrpc_error_with_the_reason() {
+        let mut d = Denial::new(DenyReason::InvalidToken);
+        d.jsonrpc_id = Some(json!(7));
+        let v: Value = serde_json::from_str(&d.body()).unwrap();
+        assert_eq!(v["id"], 7);
+        assert_eq!(v["error"]["data"]["reason"], "invalid_token");
+        assert_eq!(v["error"]["code"], JSONRPC_AUTHZ_ERROR);
+    }
+}

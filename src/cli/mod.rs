@@ -1,0 +1,73 @@
+//! Command line: one file per subcommand. Every subcommand takes `--config`;
+//! without it the embedded quickstart configuration is used.
+
+mod config_check;
+mod dev_token;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::telemetry::LogFormat;
+
+/// mcp-authz: who may reach which MCP server and tool.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-authz", version, about)]
+pub struct Cli {
+    /// Log format (filter with RUST_LOG, default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArg {
+    /// Configuration file (YAML). Default: the embedded quickstart configuration.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// Loads and validates the configuration.
+    pub fn load(&self) -> Result<Config, config::ConfigError> {
+        config::load(self.config.as_deref())
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve ext_authz gRPC (and gRPC health) plus the admin HTTP port.
+    Serve(serve::Args),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Mint a token signed with the DEMO-ONLY key (quickstart and tests only).
+    DevToken(dev_token::Args),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration (and the key files it names) without serving.
+    Check(config_check::Args),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Config(ConfigCommand::Check(a)) => config_check::run(a),
+        Command::DevToken(a) => dev_token::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

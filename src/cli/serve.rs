@@ -1,0 +1,107 @@
+//! `mcp-authz serve`: the ext_authz gRPC server and the admin HTTP server.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+
+use crate::check::Checker;
+use crate::ext_authz::{AuthzService, SERVICE_NAME};
+use crate::jwt::Verifier;
+use crate::telemetry::{AdminState, admin_router};
+
+use super::ConfigArg;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    // Everything that can fail on bad input happens before a port is bound.
+    let cfg = Arc::new(args.config.load()?);
+    let verifier = Arc::new(Verifier::new(&cfg).map_err(anyhow::Error::msg)?);
+    for i in cfg.issuers.iter().filter(|i| i.demo_only) {
+        tracing::warn!(issuer = %i.name, "DEMO-ONLY issuer trusted: anyone can mint its tokens");
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(serve(cfg, verifier))
+}
+
+async fn serve(cfg: Arc<crate::config::Config>, verifier: Arc<Verifier>) -> anyhow::Result<()> {
+    let grpc = TcpListener::bind(cfg.listen.grpc)
+        .await
+        .with_context(|| format!("listen.grpc: cannot bind `{}`", cfg.listen.grpc))?;
+    let admin = TcpListener::bind(cfg.listen.admin)
+        .await
+        .with_context(|| format!("listen.admin: cannot bind `{}`", cfg.listen.admin))?;
+    verifier.spawn_refreshers();
+
+    let checker = Arc::new(Checker::new(cfg.clone(), verifier.clone()));
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status(SERVICE_NAME, tonic_health::ServingStatus::Serving)
+        .await;
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let state = AdminState::new(verifier);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let grpc_addr = grpc.local_addr()?;
+    let admin_addr = admin.local_addr()?;
+    let mut grpc_stop = stop_rx.clone();
+    let grpc_server = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(AuthzService::server(checker))
+        .serve_with_incoming_shutdown(TcpIncoming::from(grpc), async move {
+            let _ = grpc_stop.wait_for(|s| *s).await;
+        });
+    let mut admin_stop = stop_rx.clone();
+    let admin_server = axum::serve(admin, admin_router(state.clone())).with_graceful_shutdown(
+        async move {
+            let _ = admin_stop.wait_for(|s| *s).await;
+        },
+    );
+    state.set_serving(true);
+    tracing::info!(grpc = %grpc_addr, admin = %admin_addr, "mcp-authz serving");
+
+    let signals = async {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight checks");
+        state.set_serving(false);
+        let _ = stop_tx.send(true);
+    };
+    let (g, a, ()) = tokio::join!(grpc_server, admin_server.into_future(), signals);
+    g.context("gRPC server failed")?;
+    a.context("admin server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,135 @@
+//! The validated configuration: what the rest of mcp-authz reads.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+
+/// Validated configuration of one mcp-authz process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// File the configuration came from (for messages).
+    pub source: String,
+    /// Directory relative paths were resolved against.
+    pub base_dir: PathBuf,
+    pub listen: Listen,
+    pub issuers: Vec<IssuerConfig>,
+    pub claims: ClaimMapping,
+    pub surfaces: Vec<Arc<Surface>>,
+    pub identity_headers: IdentityHeaders,
+    pub denials: Denials,
+    pub limits: Limits,
+}
+
+/// Addresses mcp-authz binds.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    pub grpc: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+/// One trusted token issuer.
+#[derive(Debug, Clone)]
+pub struct IssuerConfig {
+    /// Short name used in logs, metrics and `dev-token --issuer`.
+    pub name: String,
+    /// Exact `iss` claim value.
+    pub issuer: String,
+    /// Accepted `aud` values; a token must carry at least one.
+    pub audiences: Vec<String>,
+    /// Accepted `alg` header values.
+    pub algorithms: Vec<Algorithm>,
+    pub leeway: Duration,
+    /// Set only for the demo issuer whose private key is public.
+    pub demo_only: bool,
+    pub keys: KeySource,
+    /// File holding the HMAC secret; required for and only used by HS* algorithms.
+    pub hmac_secret_file: Option<PathBuf>,
+    pub refresh_interval: Duration,
+    pub min_refresh_interval: Duration,
+    pub fetch_timeout: Duration,
+}
+
+/// Where an issuer's public keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// No public keys: the issuer uses HMAC only.
+    None,
+    /// A JWKS file, read once at start.
+    File(PathBuf),
+    /// A JWKS URL, refreshed periodically.
+    Url(String),
+    /// OIDC discovery at `<issuer>/.well-known/openid-configuration`.
+    Discovery(String),
+}
+
+impl KeySource {
+    /// Whether keys are fetched over the network (and can go stale).
+    pub fn is_remote(&self) -> bool {
+        matches!(self, KeySource::Url(_) | KeySource::Discovery(_))
+    }
+}
+
+/// Which claims carry which part of the identity.
+#[derive(Debug, Clone)]
+pub struct ClaimMapping {
+    pub user: String,
+    pub groups: Option<String>,
+    pub business_groups: Option<String>,
+    pub surface: String,
+}
+
+/// Whether a surface serves production users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Prod,
+    Dev,
+}
+
+impl Environment {
+    /// The name used in configuration and Cedar.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Prod => "prod",
+            Environment::Dev => "dev",
+        }
+    }
+}
+
+/// An AI surface (chat app, IDE plugin, bot, CLI) known by its OAuth client ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Surface {
+    pub name: String,
+    pub client_ids: Vec<String>,
+    pub environment: Environment,
+    /// Whether the surface may pass request context such as a channel.
+    pub trusted_for_context: bool,
+}
+
+/// Names of the upstream identity headers.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    pub user: String,
+    pub groups: String,
+    pub business_groups: Option<String>,
+    pub surface: Option<String>,
+    /// Removed from every allowed request unless mcp-authz sets them.
+    pub strip: Vec<String>,
+    pub strip_authorization: bool,
+}
+
+/// How denials look to clients.
+#[derive(Debug, Clone)]
+pub struct Denials {
+    pub realm: String,
+    pub resource_metadata_url: Option<String>,
+}
+
+/// Size limits on untrusted input and caches.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_token_bytes: usize,
+    pub token_cache_entries: u64,
+}

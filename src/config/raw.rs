@@ -1,0 +1,112 @@
+//! Raw configuration as written in YAML: serde types only, no validation.
+//!
+//! Every struct denies unknown keys so a typo is an error, not a silently
+//! ignored setting. [`super::Config::from_raw`] turns these into the validated
+//! configuration.
+
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Directory that relative paths resolve against; defaults to the
+    /// directory of the configuration file itself.
+    #[serde(default)]
+    pub base_dir: Option<String>,
+    #[serde(default)]
+    pub listen: RawListen,
+    #[serde(default)]
+    pub issuers: Vec<RawIssuer>,
+    #[serde(default)]
+    pub claims: RawClaims,
+    #[serde(default)]
+    pub surfaces: Vec<RawSurface>,
+    #[serde(default)]
+    pub identity_headers: RawIdentityHeaders,
+    #[serde(default)]
+    pub denials: RawDenials,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListen {
+    pub grpc: Option<String>,
+    pub admin: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIssuer {
+    pub name: String,
+    pub issuer: String,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    #[serde(default)]
+    pub algorithms: Vec<String>,
+    pub leeway: Option<String>,
+    #[serde(default)]
+    pub demo_only: bool,
+    pub jwks: Option<RawJwks>,
+    pub hmac_secret_file: Option<String>,
+    pub refresh_interval: Option<String>,
+    pub min_refresh_interval: Option<String>,
+    pub fetch_timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJwks {
+    pub file: Option<String>,
+    pub url: Option<String>,
+    #[serde(default)]
+    pub discovery: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClaims {
+    pub user: Option<String>,
+    pub groups: Option<String>,
+    pub business_groups: Option<String>,
+    pub surface: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSurface {
+    pub name: String,
+    #[serde(default)]
+    pub client_ids: Vec<String>,
+    pub environment: String,
+    #[serde(default)]
+    pub trusted_for_context: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentityHeaders {
+    pub user: Option<String>,
+    pub groups: Option<String>,
+    pub business_groups: Option<String>,
+    pub surface: Option<String>,
+    pub strip: Option<Vec<String>>,
+    #[serde(default)]
+    pub strip_authorization: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDenials {
+    pub realm: Option<String>,
+    pub resource_metadata_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_token_bytes: Option<usize>,
+    pub token_cache_entries: Option<u64>,
+}

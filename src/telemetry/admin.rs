@@ -1,0 +1,62 @@
+//! Admin HTTP: liveness and readiness for Kubernetes probes and operators.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde_json::json;
+
+use crate::jwt::Verifier;
+
+/// What readiness looks at.
+pub struct AdminState {
+    pub verifier: Arc<Verifier>,
+    /// Set once the gRPC listener serves.
+    pub serving: AtomicBool,
+}
+
+impl AdminState {
+    /// Readiness state; not serving until [`AdminState::set_serving`].
+    pub fn new(verifier: Arc<Verifier>) -> Arc<Self> {
+        Arc::new(AdminState {
+            verifier,
+            serving: AtomicBool::new(false),
+        })
+    }
+
+    /// Marks the gRPC server as serving (or draining).
+    pub fn set_serving(&self, on: bool) {
+        self.serving.store(on, Ordering::Release);
+    }
+}
+
+/// The admin router.
+pub fn router(state: Arc<AdminState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// 200 when serving and every issuer holds keys. Stale keys (last fetch
+/// failed) keep the replica ready, since they still verify tokens, but are
+/// reported so an operator sees the identity provider outage.
+async fn readyz(State(s): State<Arc<AdminState>>) -> (StatusCode, Json<serde_json::Value>) {
+    let serving = s.serving.load(Ordering::Acquire);
+    let issuers = s.verifier.status();
+    let keys = issuers.iter().all(|i| i.keys > 0);
+    let ready = serving && keys;
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(json!({ "ready": ready, "serving": serving, "issuers": issuers })),
+    )
+}
