@@ -15,4 +15,6 @@ pub mod config;
 pub mod ext_authz;
 pub mod identity;
 pub mod jwt;
+pub mod policy;
+pub mod registry;
 pub mod telemetry;

@@ -18,6 +18,10 @@ pub enum DenyReason {
     InvalidToken,
     /// The credential itself is malformed, e.g. two `authorization` headers.
     InvalidRequest,
+    /// The request names no registered MCP server.
+    UnknownServer,
+    /// A policy forbids the request, or none permits it.
+    Forbidden,
     /// mcp-authz could not decide (internal error): fail closed.
     Internal,
 }
@@ -29,6 +33,8 @@ impl DenyReason {
             DenyReason::MissingToken => "missing_token",
             DenyReason::InvalidToken => "invalid_token",
             DenyReason::InvalidRequest => "invalid_request",
+            DenyReason::UnknownServer => "unknown_server",
+            DenyReason::Forbidden => "forbidden",
             DenyReason::Internal => "internal_error",
         }
     }
@@ -36,9 +42,8 @@ impl DenyReason {
     /// HTTP status returned to the client.
     pub fn http_status(self) -> u16 {
         match self {
-            DenyReason::MissingToken | DenyReason::InvalidToken | DenyReason::InvalidRequest => {
-                401
-            }
+            DenyReason::MissingToken | DenyReason::InvalidToken | DenyReason::InvalidRequest => 401,
+            DenyReason::UnknownServer | DenyReason::Forbidden => 403,
             DenyReason::Internal => 503,
         }
     }
@@ -49,6 +54,8 @@ impl DenyReason {
             DenyReason::MissingToken => "authentication required: send a bearer token",
             DenyReason::InvalidToken => "invalid token",
             DenyReason::InvalidRequest => "malformed credentials: send exactly one bearer token",
+            DenyReason::UnknownServer => "not a registered MCP server",
+            DenyReason::Forbidden => "forbidden by policy",
             DenyReason::Internal => "authorization is unavailable, try again",
         }
     }
@@ -59,7 +66,10 @@ impl DenyReason {
         match self {
             DenyReason::InvalidToken => Some("invalid_token"),
             DenyReason::InvalidRequest => Some("invalid_request"),
-            DenyReason::MissingToken | DenyReason::Internal => None,
+            DenyReason::MissingToken
+            | DenyReason::UnknownServer
+            | DenyReason::Forbidden
+            | DenyReason::Internal => None,
         }
     }
 }
@@ -72,6 +82,8 @@ pub struct Denial {
     pub message: String,
     /// The JSON-RPC `id` of the denied request, echoed in the error body.
     pub jsonrpc_id: Option<Value>,
+    /// Ids of the policies that determined a policy denial.
+    pub policies: Vec<String>,
 }
 
 impl Denial {
@@ -81,6 +93,7 @@ impl Denial {
             reason,
             message: reason.default_message().to_owned(),
             jsonrpc_id: None,
+            policies: Vec::new(),
         }
     }
 
@@ -92,7 +105,7 @@ impl Denial {
             "error": {
                 "code": JSONRPC_AUTHZ_ERROR,
                 "message": self.message,
-                "data": { "reason": self.reason.code() },
+                "data": { "reason": self.reason.code(), "policies": self.policies },
             }
         })
         .to_string()

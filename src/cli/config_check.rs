@@ -1,6 +1,7 @@
 //! `mcp-authz config check`: validate configuration and key files, bind nothing.
 
 use crate::jwt::Verifier;
+use crate::registry::Snapshot;
 
 use super::ConfigArg;
 
@@ -14,11 +15,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = args.config.load()?;
     // Reads key files and secrets too, so a missing JWKS file fails here.
     Verifier::new(&cfg).map_err(anyhow::Error::msg)?;
+    let snap = Snapshot::load(&cfg)?;
     println!(
-        "{}: ok ({} issuer(s), {} surface(s))",
+        "{}: ok ({} issuer(s), {} surface(s), {} polic(ies), {} server(s))",
         cfg.source,
         cfg.issuers.len(),
-        cfg.surfaces.len()
+        cfg.surfaces.len(),
+        snap.engine.len(),
+        snap.catalog.servers.len()
     );
     Ok(())
 }

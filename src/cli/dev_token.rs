@@ -41,18 +41,17 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = args.config.load()?;
-    let issuer = match &args.issuer {
-        Some(name) => cfg
-            .issuers
-            .iter()
-            .find(|i| &i.name == name)
-            .with_context(|| format!("no issuer named `{name}`"))?,
-        None => cfg
-            .issuers
-            .iter()
-            .find(|i| i.demo_only)
-            .context("the configuration has no `demo_only` issuer; dev-token signs only for one")?,
-    };
+    let issuer =
+        match &args.issuer {
+            Some(name) => cfg
+                .issuers
+                .iter()
+                .find(|i| &i.name == name)
+                .with_context(|| format!("no issuer named `{name}`"))?,
+            None => cfg.issuers.iter().find(|i| i.demo_only).context(
+                "the configuration has no `demo_only` issuer; dev-token signs only for one",
+            )?,
+        };
     if !issuer.demo_only {
         bail!(
             "issuer `{}` is not `demo_only`: dev-token never signs for a real issuer",
@@ -95,8 +94,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .surfaces
             .iter()
             .find(|s| &s.name == name)
-            .with_context(|| format!("--surface: no surface named `{name}` in the configuration"))?;
-        let client = surface.client_ids.first().context("surface has no client id")?;
+            .with_context(|| {
+                format!("--surface: no surface named `{name}` in the configuration")
+            })?;
+        let client = surface
+            .client_ids
+            .first()
+            .context("surface has no client id")?;
         set(&mut claims, &cfg.claims.surface, json!(client));
     }
     let mut header = Header::new(Algorithm::RS256);

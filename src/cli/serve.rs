@@ -9,6 +9,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::check::Checker;
 use crate::ext_authz::{AuthzService, SERVICE_NAME};
 use crate::jwt::Verifier;
+use crate::registry::Registry;
 use crate::telemetry::{AdminState, admin_router};
 
 use super::ConfigArg;
@@ -23,6 +24,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Everything that can fail on bad input happens before a port is bound.
     let cfg = Arc::new(args.config.load()?);
     let verifier = Arc::new(Verifier::new(&cfg).map_err(anyhow::Error::msg)?);
+    let registry = Arc::new(Registry::load(cfg.clone())?);
     for i in cfg.issuers.iter().filter(|i| i.demo_only) {
         tracing::warn!(issuer = %i.name, "DEMO-ONLY issuer trusted: anyone can mint its tokens");
     }
@@ -30,10 +32,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
-        .block_on(serve(cfg, verifier))
+        .block_on(serve(cfg, verifier, registry))
 }
 
-async fn serve(cfg: Arc<crate::config::Config>, verifier: Arc<Verifier>) -> anyhow::Result<()> {
+async fn serve(
+    cfg: Arc<crate::config::Config>,
+    verifier: Arc<Verifier>,
+    registry: Arc<Registry>,
+) -> anyhow::Result<()> {
     let grpc = TcpListener::bind(cfg.listen.grpc)
         .await
         .with_context(|| format!("listen.grpc: cannot bind `{}`", cfg.listen.grpc))?;
@@ -41,8 +47,13 @@ async fn serve(cfg: Arc<crate::config::Config>, verifier: Arc<Verifier>) -> anyh
         .await
         .with_context(|| format!("listen.admin: cannot bind `{}`", cfg.listen.admin))?;
     verifier.spawn_refreshers();
+    tokio::spawn(registry.clone().watch());
 
-    let checker = Arc::new(Checker::new(cfg.clone(), verifier.clone()));
+    let checker = Arc::new(Checker::new(
+        cfg.clone(),
+        verifier.clone(),
+        registry.clone(),
+    ));
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_service_status(SERVICE_NAME, tonic_health::ServingStatus::Serving)
@@ -50,7 +61,7 @@ async fn serve(cfg: Arc<crate::config::Config>, verifier: Arc<Verifier>) -> anyh
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
-    let state = AdminState::new(verifier);
+    let state = AdminState::new(verifier, registry);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let grpc_addr = grpc.local_addr()?;
@@ -63,11 +74,10 @@ async fn serve(cfg: Arc<crate::config::Config>, verifier: Arc<Verifier>) -> anyh
             let _ = grpc_stop.wait_for(|s| *s).await;
         });
     let mut admin_stop = stop_rx.clone();
-    let admin_server = axum::serve(admin, admin_router(state.clone())).with_graceful_shutdown(
-        async move {
+    let admin_server =
+        axum::serve(admin, admin_router(state.clone())).with_graceful_shutdown(async move {
             let _ = admin_stop.wait_for(|s| *s).await;
-        },
-    );
+        });
     state.set_serving(true);
     tracing::info!(grpc = %grpc_addr, admin = %admin_addr, "mcp-authz serving");
 

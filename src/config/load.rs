@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
+
 use super::Config;
 use super::raw::RawConfig;
 
@@ -38,7 +40,10 @@ pub enum ConfigError {
     },
     /// The file parsed but its content is invalid.
     #[error("{file}: invalid configuration:{}", ProblemList(.problems))]
-    Invalid { file: String, problems: Vec<Problem> },
+    Invalid {
+        file: String,
+        problems: Vec<Problem>,
+    },
 }
 
 struct ProblemList<'a>(&'a [Problem]);
@@ -77,8 +82,17 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
 /// Parses and validates configuration text; `file` names it in errors and
 /// `dir` is where relative paths resolve unless the file sets `base_dir`.
 pub fn load_str(text: &str, file: &str, dir: &Path) -> Result<Config, ConfigError> {
+    let raw: RawConfig = parse_yaml(text, file)?;
+    Config::from_raw(raw, file, dir).map_err(|problems| ConfigError::Invalid {
+        file: file.to_owned(),
+        problems,
+    })
+}
+
+/// Parses YAML into `T`, naming the file, the key path and the line on error.
+pub fn parse_yaml<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, ConfigError> {
     let mut path = String::new();
-    let raw: RawConfig = serde_saphyr::with_deserializer_from_str(text, |de| {
+    serde_saphyr::with_deserializer_from_str(text, |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
             path = e.path().to_string();
             e.into_inner()
@@ -86,11 +100,11 @@ pub fn load_str(text: &str, file: &str, dir: &Path) -> Result<Config, ConfigErro
     })
     .map_err(|e| ConfigError::Syntax {
         file: file.to_owned(),
-        path: if path.is_empty() { ".".into() } else { path.clone() },
+        path: if path.is_empty() {
+            ".".into()
+        } else {
+            path.clone()
+        },
         message: e.to_string(),
-    })?;
-    Config::from_raw(raw, file, dir).map_err(|problems| ConfigError::Invalid {
-        file: file.to_owned(),
-        problems,
     })
 }

@@ -8,7 +8,7 @@ mod model;
 mod raw;
 mod validate;
 
-pub use load::{ConfigError, EMBEDDED_QUICKSTART, Problem, load, load_str};
+pub use load::{ConfigError, EMBEDDED_QUICKSTART, Problem, load, load_str, parse_yaml};
 pub use model::*;
 
 use std::time::Duration;
@@ -49,3 +49,7 @@ pub const DEFAULT_REALM: &str = "mcp-authz";
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Default number of verified tokens cached.
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: u64 = 100_000;
+/// Default interval between content-hash checks of policy and registry files.
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+/// Surface name given to tokens whose client id is not a configured surface.
+pub const UNKNOWN_SURFACE: &str = "unknown";

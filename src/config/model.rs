@@ -21,6 +21,30 @@ pub struct Config {
     pub identity_headers: IdentityHeaders,
     pub denials: Denials,
     pub limits: Limits,
+    pub policies: PolicySources,
+    pub registry: RegistrySources,
+    /// How often policy and registry files are hashed to detect changes
+    /// (file events trigger an earlier check).
+    pub reload_interval: Duration,
+}
+
+/// Where the Cedar schema, policies and policy tests are.
+#[derive(Debug, Clone)]
+pub struct PolicySources {
+    pub schema: PathBuf,
+    /// Policy files, or directories whose `*.cedar` files are read.
+    pub files: Vec<PathBuf>,
+    /// Policies evaluated on every check but not enforced (empty: no shadow).
+    pub shadow: Vec<PathBuf>,
+    /// Policy test case files or directories (`*.yaml`).
+    pub tests: Vec<PathBuf>,
+}
+
+/// Where the registry catalog is.
+#[derive(Debug, Clone)]
+pub struct RegistrySources {
+    /// Catalog files, or directories whose `*.yaml` files are read.
+    pub files: Vec<PathBuf>,
 }
 
 /// Addresses mcp-authz binds.

@@ -28,6 +28,10 @@ pub struct RawConfig {
     pub denials: RawDenials,
     #[serde(default)]
     pub limits: RawLimits,
+    pub policies: Option<RawPolicies>,
+    pub registry: Option<RawRegistry>,
+    #[serde(default)]
+    pub reload: RawReload,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -109,4 +113,27 @@ pub struct RawDenials {
 pub struct RawLimits {
     pub max_token_bytes: Option<usize>,
     pub token_cache_entries: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicies {
+    pub schema: String,
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub shadow: Vec<String>,
+    #[serde(default)]
+    pub tests: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistry {
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReload {
+    pub interval: Option<String>,
 }

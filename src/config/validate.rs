@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +27,10 @@ impl Problems {
     fn addr(&mut self, path: &str, value: Option<&str>, default: &str) -> SocketAddr {
         let text = value.unwrap_or(default);
         text.parse().unwrap_or_else(|_| {
-            self.push(path, format!("`{text}` is not an address such as `127.0.0.1:9191`"));
+            self.push(
+                path,
+                format!("`{text}` is not an address such as `127.0.0.1:9191`"),
+            );
             SocketAddr::from(([127, 0, 0, 1], 0))
         })
     }
@@ -36,7 +39,10 @@ impl Problems {
         match value {
             None => default,
             Some(text) => humantime::parse_duration(text).unwrap_or_else(|e| {
-                self.push(path, format!("`{text}` is not a duration such as `30s` or `5m`: {e}"));
+                self.push(
+                    path,
+                    format!("`{text}` is not a duration such as `30s` or `5m`: {e}"),
+                );
                 default
             }),
         }
@@ -63,7 +69,11 @@ impl Config {
         };
         let listen = Listen {
             grpc: p.addr("listen.grpc", raw.listen.grpc.as_deref(), DEFAULT_GRPC_ADDR),
-            admin: p.addr("listen.admin", raw.listen.admin.as_deref(), DEFAULT_ADMIN_ADDR),
+            admin: p.addr(
+                "listen.admin",
+                raw.listen.admin.as_deref(),
+                DEFAULT_ADMIN_ADDR,
+            ),
         };
         if raw.issuers.is_empty() {
             p.push("issuers", "at least one issuer is required");
@@ -74,10 +84,16 @@ impl Config {
         for (i, ri) in raw.issuers.iter().enumerate() {
             let path = format!("issuers[{i}]");
             if !names.insert(ri.name.as_str()) {
-                p.push(format!("{path}.name"), format!("issuer name `{}` is used twice", ri.name));
+                p.push(
+                    format!("{path}.name"),
+                    format!("issuer name `{}` is used twice", ri.name),
+                );
             }
             if !isses.insert(ri.issuer.as_str()) {
-                p.push(format!("{path}.issuer"), format!("issuer `{}` is listed twice", ri.issuer));
+                p.push(
+                    format!("{path}.issuer"),
+                    format!("issuer `{}` is listed twice", ri.issuer),
+                );
             }
             issuers.push(issuer(&mut p, &path, ri, &base_dir));
         }
@@ -85,7 +101,10 @@ impl Config {
             user: raw.claims.user.unwrap_or_else(|| DEFAULT_USER_CLAIM.into()),
             groups: raw.claims.groups,
             business_groups: raw.claims.business_groups,
-            surface: raw.claims.surface.unwrap_or_else(|| DEFAULT_SURFACE_CLAIM.into()),
+            surface: raw
+                .claims
+                .surface
+                .unwrap_or_else(|| DEFAULT_SURFACE_CLAIM.into()),
         };
         let surfaces = surfaces(&mut p, &raw.surfaces);
         let identity_headers = identity_headers(&mut p, raw.identity_headers);
@@ -94,10 +113,16 @@ impl Config {
             resource_metadata_url: raw.denials.resource_metadata_url,
         };
         if denials.realm.contains(['"', '\\']) || denials.realm.chars().any(char::is_control) {
-            p.push("denials.realm", "must not contain quotes, backslashes or control characters");
+            p.push(
+                "denials.realm",
+                "must not contain quotes, backslashes or control characters",
+            );
         }
         let limits = Limits {
-            max_token_bytes: raw.limits.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES),
+            max_token_bytes: raw
+                .limits
+                .max_token_bytes
+                .unwrap_or(DEFAULT_MAX_TOKEN_BYTES),
             token_cache_entries: raw
                 .limits
                 .token_cache_entries
@@ -105,6 +130,59 @@ impl Config {
         };
         if limits.max_token_bytes < 64 {
             p.push("limits.max_token_bytes", "must be at least 64");
+        }
+        let paths = |list: &[String]| list.iter().map(|f| base_dir.join(f)).collect::<Vec<_>>();
+        let policies = match &raw.policies {
+            Some(rp) => {
+                if rp.files.is_empty() {
+                    p.push(
+                        "policies.files",
+                        "list at least one policy file or directory",
+                    );
+                }
+                PolicySources {
+                    schema: base_dir.join(&rp.schema),
+                    files: paths(&rp.files),
+                    shadow: paths(&rp.shadow),
+                    tests: paths(&rp.tests),
+                }
+            }
+            None => {
+                p.push(
+                    "policies",
+                    "required: `schema` and `files` of the Cedar policies",
+                );
+                PolicySources {
+                    schema: PathBuf::new(),
+                    files: vec![],
+                    shadow: vec![],
+                    tests: vec![],
+                }
+            }
+        };
+        let registry = match &raw.registry {
+            Some(rr) if !rr.files.is_empty() => RegistrySources {
+                files: paths(&rr.files),
+            },
+            Some(_) => {
+                p.push(
+                    "registry.files",
+                    "list at least one registry file or directory",
+                );
+                RegistrySources { files: vec![] }
+            }
+            None => {
+                p.push("registry", "required: `files` of the MCP server catalog");
+                RegistrySources { files: vec![] }
+            }
+        };
+        let reload_interval = p.duration(
+            "reload.interval".into(),
+            raw.reload.interval.as_deref(),
+            DEFAULT_RELOAD_INTERVAL,
+        );
+        if reload_interval.is_zero() {
+            p.push("reload.interval", "must be greater than zero");
         }
         if !p.0.is_empty() {
             return Err(p.0);
@@ -119,6 +197,9 @@ impl Config {
             identity_headers,
             denials,
             limits,
+            policies,
+            registry,
+            reload_interval,
         })
     }
 }
@@ -131,16 +212,25 @@ fn issuer(p: &mut Problems, path: &str, ri: &RawIssuer, base: &Path) -> IssuerCo
         p.push(format!("{path}.issuer"), "must not be empty");
     }
     if ri.audiences.is_empty() {
-        p.push(format!("{path}.audiences"), "at least one audience is required");
+        p.push(
+            format!("{path}.audiences"),
+            "at least one audience is required",
+        );
     }
     if ri.algorithms.is_empty() {
-        p.push(format!("{path}.algorithms"), "list the accepted algorithms, e.g. `[RS256]`");
+        p.push(
+            format!("{path}.algorithms"),
+            "list the accepted algorithms, e.g. `[RS256]`",
+        );
     }
     let mut algorithms = Vec::new();
     for (j, a) in ri.algorithms.iter().enumerate() {
         let apath = format!("{path}.algorithms[{j}]");
         if a.eq_ignore_ascii_case("none") {
-            p.push(apath, "`none` is never accepted: unsigned tokens prove nothing");
+            p.push(
+                apath,
+                "`none` is never accepted: unsigned tokens prove nothing",
+            );
             continue;
         }
         match Algorithm::from_str(a) {
@@ -166,9 +256,16 @@ fn issuer(p: &mut Problems, path: &str, ri: &RawIssuer, base: &Path) -> IssuerCo
     }
     let keys = key_source(p, path, ri, base);
     if asymmetric && keys == KeySource::None {
-        p.push(format!("{path}.jwks"), "asymmetric algorithms need `jwks` (file, url or discovery)");
+        p.push(
+            format!("{path}.jwks"),
+            "asymmetric algorithms need `jwks` (file, url or discovery)",
+        );
     }
-    let leeway = p.duration(format!("{path}.leeway"), ri.leeway.as_deref(), DEFAULT_LEEWAY);
+    let leeway = p.duration(
+        format!("{path}.leeway"),
+        ri.leeway.as_deref(),
+        DEFAULT_LEEWAY,
+    );
     if leeway > MAX_LEEWAY {
         p.push(format!("{path}.leeway"), "must be at most 5m");
     }
@@ -223,7 +320,10 @@ fn key_source(p: &mut Problems, path: &str, ri: &RawIssuer, base: &Path) -> KeyS
             KeySource::Discovery(url)
         }
         _ => {
-            p.push(jpath, "set exactly one of `file`, `url` or `discovery: true`");
+            p.push(
+                jpath,
+                "set exactly one of `file`, `url` or `discovery: true`",
+            );
             KeySource::None
         }
     }
@@ -242,7 +342,10 @@ fn check_url(p: &mut Problems, path: String, url: &str) {
                 None => false,
             };
             if !loopback {
-                p.push(path, format!("`{url}`: plain http is allowed only for loopback; use https"));
+                p.push(
+                    path,
+                    format!("`{url}`: plain http is allowed only for loopback; use https"),
+                );
             }
         }
         _ => p.push(path, format!("`{url}` is not an http(s) URL")),
@@ -256,10 +359,16 @@ fn surfaces(p: &mut Problems, raw: &[RawSurface]) -> Vec<Arc<Surface>> {
     for (i, s) in raw.iter().enumerate() {
         let path = format!("surfaces[{i}]");
         if !names.insert(s.name.as_str()) {
-            p.push(format!("{path}.name"), format!("surface `{}` is defined twice", s.name));
+            p.push(
+                format!("{path}.name"),
+                format!("surface `{}` is defined twice", s.name),
+            );
         }
         if s.client_ids.is_empty() {
-            p.push(format!("{path}.client_ids"), "at least one client id is required");
+            p.push(
+                format!("{path}.client_ids"),
+                "at least one client id is required",
+            );
         }
         for (j, id) in s.client_ids.iter().enumerate() {
             if !ids.insert(id.as_str()) {
@@ -270,6 +379,13 @@ fn surfaces(p: &mut Problems, raw: &[RawSurface]) -> Vec<Arc<Surface>> {
             }
         }
         let environment = match s.environment.as_str() {
+            _ if s.name == UNKNOWN_SURFACE => {
+                p.push(
+                    format!("{path}.name"),
+                    format!("`{UNKNOWN_SURFACE}` is reserved for unrecognized clients"),
+                );
+                Environment::Dev
+            }
             "prod" => Environment::Prod,
             "dev" => Environment::Dev,
             other => {
@@ -305,9 +421,12 @@ fn identity_headers(p: &mut Problems, raw: RawIdentityHeaders) -> IdentityHeader
     let surface = raw
         .surface
         .map(|h| p.header_name("identity_headers.surface".into(), &h));
-    let strip_src: Vec<String> = raw
-        .strip
-        .unwrap_or_else(|| DEFAULT_STRIP_HEADERS.iter().map(|s| s.to_string()).collect());
+    let strip_src: Vec<String> = raw.strip.unwrap_or_else(|| {
+        DEFAULT_STRIP_HEADERS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    });
     let mut strip: Vec<String> = Vec::new();
     for (i, h) in strip_src.iter().enumerate() {
         let h = p.header_name(format!("identity_headers.strip[{i}]"), h);
@@ -316,22 +435,38 @@ fn identity_headers(p: &mut Problems, raw: RawIdentityHeaders) -> IdentityHeader
         }
     }
     // Every header we may set is also one a client must never get through.
-    for h in [Some(&user), Some(&groups), business_groups.as_ref(), surface.as_ref()]
-        .into_iter()
-        .flatten()
+    for h in [
+        Some(&user),
+        Some(&groups),
+        business_groups.as_ref(),
+        surface.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
     {
         if !strip.contains(h) {
             strip.push(h.clone());
         }
     }
     let mut seen = HashSet::new();
-    for (key, h) in [("user", Some(&user)), ("groups", Some(&groups)), ("business_groups", business_groups.as_ref()), ("surface", surface.as_ref())] {
+    for (key, h) in [
+        ("user", Some(&user)),
+        ("groups", Some(&groups)),
+        ("business_groups", business_groups.as_ref()),
+        ("surface", surface.as_ref()),
+    ] {
         if let Some(h) = h {
             if !seen.insert(h.clone()) {
-                p.push(format!("identity_headers.{key}"), format!("header `{h}` is used twice"));
+                p.push(
+                    format!("identity_headers.{key}"),
+                    format!("header `{h}` is used twice"),
+                );
             }
             if h == "authorization" || h.starts_with(':') || h == "host" {
-                p.push(format!("identity_headers.{key}"), format!("`{h}` cannot carry identity"));
+                p.push(
+                    format!("identity_headers.{key}"),
+                    format!("`{h}` cannot carry identity"),
+                );
             }
         }
     }

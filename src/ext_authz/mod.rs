@@ -5,7 +5,9 @@ mod response;
 
 use std::sync::Arc;
 
-use envoy_types::ext_authz::v3::pb::{Authorization, AuthorizationServer, CheckRequest, CheckResponse};
+use envoy_types::ext_authz::v3::pb::{
+    Authorization, AuthorizationServer, CheckRequest, CheckResponse,
+};
 use tonic::{Request, Response, Status};
 
 use crate::check::{Checker, RequestView};
@@ -27,7 +29,10 @@ impl AuthzService {
 
 #[tonic::async_trait]
 impl Authorization for AuthzService {
-    async fn check(&self, request: Request<CheckRequest>) -> Result<Response<CheckResponse>, Status> {
+    async fn check(
+        &self,
+        request: Request<CheckRequest>,
+    ) -> Result<Response<CheckResponse>, Status> {
         let req = request.into_inner();
         let attrs = req.attributes.as_ref();
         let http = attrs

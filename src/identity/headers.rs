@@ -29,7 +29,8 @@ pub struct UpstreamHeaders {
 /// Computes the upstream identity headers for an identity.
 pub fn upstream_headers(id: &Identity, cfg: &IdentityHeaders) -> UpstreamHeaders {
     let mut out = UpstreamHeaders::default();
-    out.set.push((cfg.user.clone(), encode_header_value(&id.user)));
+    out.set
+        .push((cfg.user.clone(), encode_header_value(&id.user)));
     let list = |items: &[String]| {
         (!items.is_empty()).then(|| {
             items
@@ -105,14 +106,20 @@ mod tests {
         assert_eq!(
             h.set,
             [
-                ("x-forwarded-user".to_string(), "alice@example.com".to_string()),
+                (
+                    "x-forwarded-user".to_string(),
+                    "alice@example.com".to_string()
+                ),
                 ("x-forwarded-groups".to_string(), "eng,a%2Cb".to_string())
             ]
         );
         for (n, _) in &h.set {
             assert!(!h.remove.contains(n), "{n} both set and removed");
         }
-        assert!(h.remove.contains(&"x-forwarded-business-groups".to_string()));
+        assert!(
+            h.remove
+                .contains(&"x-forwarded-business-groups".to_string())
+        );
         assert!(h.remove.contains(&"authorization".to_string()));
     }
 

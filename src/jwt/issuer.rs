@@ -64,7 +64,10 @@ impl Issuer {
                     .map_err(|e| format!("{}: cannot read hmac secret: {e}", f.display()))?;
                 let secret = secret.trim_ascii();
                 if secret.len() < 32 {
-                    return Err(format!("{}: hmac secret shorter than 32 bytes", f.display()));
+                    return Err(format!(
+                        "{}: hmac secret shorter than 32 bytes",
+                        f.display()
+                    ));
                 }
                 Some(DecodingKey::from_secret(secret))
             }
@@ -98,7 +101,11 @@ impl Issuer {
     }
 
     /// Verifies signature and claims of a token already routed to this issuer.
-    pub async fn verify(&self, token: &str, header: &Header) -> Result<Map<String, Value>, JwtError> {
+    pub async fn verify(
+        &self,
+        token: &str,
+        header: &Header,
+    ) -> Result<Map<String, Value>, JwtError> {
         let alg = header.alg;
         let validation = self
             .validations
@@ -106,7 +113,10 @@ impl Issuer {
             .ok_or(JwtError::AlgorithmNotAllowed(alg))?;
         if is_hmac(alg) {
             // Only the issuer's own configured secret: never a public key as a secret.
-            let key = self.hmac.as_ref().ok_or(JwtError::AlgorithmNotAllowed(alg))?;
+            let key = self
+                .hmac
+                .as_ref()
+                .ok_or(JwtError::AlgorithmNotAllowed(alg))?;
             return decode(token, key, validation);
         }
         let kid = header.kid.as_deref();
@@ -224,9 +234,7 @@ impl Issuer {
             remote: self.cfg.keys.is_remote(),
             stale: last_error.is_some(),
             last_error,
-            seconds_since_refresh: last_ok
-                .and_then(|t| t.elapsed().ok())
-                .map(|d| d.as_secs()),
+            seconds_since_refresh: last_ok.and_then(|t| t.elapsed().ok()).map(|d| d.as_secs()),
         }
     }
 

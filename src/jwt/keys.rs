@@ -64,7 +64,11 @@ impl KeySet {
             };
             let kid = jwk.common.key_id.clone();
             let label = kid.clone().unwrap_or_else(|| format!("keys[{i}]"));
-            if kid.as_deref().is_some_and(|k| k.starts_with(DEMO_KID_PREFIX)) && !allow_demo {
+            if kid
+                .as_deref()
+                .is_some_and(|k| k.starts_with(DEMO_KID_PREFIX))
+                && !allow_demo
+            {
                 return Err(KeysError::DemoKey(label));
             }
             if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
@@ -108,7 +112,9 @@ impl KeySet {
     pub fn find(&self, kid: Option<&str>) -> Lookup<'_> {
         match kid {
             Some(k) => self.by_kid.get(k).map_or(Lookup::UnknownKid, Lookup::Found),
-            None if self.all.len() == 1 => self.all.first().map_or(Lookup::UnknownKid, Lookup::Found),
+            None if self.all.len() == 1 => {
+                self.all.first().map_or(Lookup::UnknownKid, Lookup::Found)
+            }
             None => Lookup::Ambiguous,
         }
     }

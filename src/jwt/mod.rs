@@ -118,7 +118,7 @@ impl Verifier {
     }
 
     /// Whether every issuer holds at least one key (possibly stale).
-    pub fn ready(&self) -> bool {
+    pub fn has_keys(&self) -> bool {
         self.issuers.iter().all(|i| i.status().keys > 0)
     }
 }

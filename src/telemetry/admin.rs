@@ -11,19 +11,22 @@ use axum::routing::get;
 use serde_json::json;
 
 use crate::jwt::Verifier;
+use crate::registry::Registry;
 
 /// What readiness looks at.
 pub struct AdminState {
     pub verifier: Arc<Verifier>,
+    pub registry: Arc<Registry>,
     /// Set once the gRPC listener serves.
     pub serving: AtomicBool,
 }
 
 impl AdminState {
     /// Readiness state; not serving until [`AdminState::set_serving`].
-    pub fn new(verifier: Arc<Verifier>) -> Arc<Self> {
+    pub fn new(verifier: Arc<Verifier>, registry: Arc<Registry>) -> Arc<Self> {
         Arc::new(AdminState {
             verifier,
+            registry,
             serving: AtomicBool::new(false),
         })
     }
@@ -44,7 +47,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
 
 /// 200 when serving and every issuer holds keys. Stale keys (last fetch
 /// failed) keep the replica ready, since they still verify tokens, but are
-/// reported so an operator sees the identity provider outage.
+/// reported so an operator sees the identity provider outage; likewise a
+/// failed policy reload is reported while the last good policies serve.
 async fn readyz(State(s): State<Arc<AdminState>>) -> (StatusCode, Json<serde_json::Value>) {
     let serving = s.serving.load(Ordering::Acquire);
     let issuers = s.verifier.status();
@@ -57,6 +61,11 @@ async fn readyz(State(s): State<Arc<AdminState>>) -> (StatusCode, Json<serde_jso
     };
     (
         code,
-        Json(json!({ "ready": ready, "serving": serving, "issuers": issuers })),
+        Json(json!({
+            "ready": ready,
+            "serving": serving,
+            "issuers": issuers,
+            "policies": s.registry.status(),
+        })),
     )
 }

@@ -1,0 +1,183 @@
+//! A policy set indexed by action and server, so a request evaluates only the
+//! policies whose scope can match it.
+//!
+//! Cedar evaluates every policy of a set (about 0.6 µs each). Here each policy
+//! goes to one bucket per (action or any, server or any) its scope allows; a
+//! request evaluates at most four buckets and combines their answers exactly as
+//! Cedar combines policies: any satisfied `forbid` denies, otherwise any
+//! satisfied `permit` allows, otherwise deny. Because a policy whose scope does
+//! not match is neither satisfied nor erroring, the combined answer equals a
+//! full evaluation (checked by a property test).
+
+use std::collections::HashMap;
+
+use cedar_policy::{
+    ActionConstraint, Authorizer, Decision, Entities, EntityUid, Policy, PolicySet, Request,
+    ResourceConstraint,
+};
+
+use super::names::{Action, SERVER, TOOL};
+
+/// Outcome of evaluating a request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Evaluation {
+    pub allowed: bool,
+    /// Satisfied forbids when denied, satisfied permits when allowed; sorted.
+    pub determining: Vec<String>,
+    /// Policies that errored during evaluation (they are skipped, as in Cedar).
+    pub errors: Vec<String>,
+}
+
+#[derive(Default)]
+struct Bucket {
+    any: PolicySet,
+    by_server: HashMap<String, PolicySet>,
+}
+
+/// Policies bucketed by action and server.
+pub struct PolicyIndex {
+    /// Index 0: policies for any action; 1..: per [`Action::ALL`].
+    buckets: Vec<Bucket>,
+    len: usize,
+}
+
+fn server_of(uid: &EntityUid) -> Option<String> {
+    let t = uid.type_name();
+    let id = uid.id().unescaped();
+    if t == &*SERVER {
+        Some(id.to_owned())
+    } else if t == &*TOOL {
+        id.split_once('/').map(|(s, _)| s.to_owned())
+    } else {
+        None
+    }
+}
+
+fn action_slots(p: &Policy) -> Vec<usize> {
+    let of = |u: &EntityUid| Action::parse(u.id().unescaped()).map(|a| a.index() + 1);
+    match p.action_constraint() {
+        ActionConstraint::Any => vec![0],
+        ActionConstraint::Eq(u) => vec![of(&u).unwrap_or(0)],
+        ActionConstraint::In(us) => {
+            let slots: Option<Vec<usize>> = us.iter().map(of).collect();
+            slots.unwrap_or_else(|| vec![0])
+        }
+    }
+}
+
+fn server_slot(p: &Policy) -> Option<String> {
+    match p.resource_constraint() {
+        ResourceConstraint::Eq(u) | ResourceConstraint::In(u) | ResourceConstraint::IsIn(_, u) => {
+            server_of(&u)
+        }
+        ResourceConstraint::Any | ResourceConstraint::Is(_) => None,
+    }
+}
+
+impl PolicyIndex {
+    /// Buckets every policy of `set`.
+    pub fn build(set: &PolicySet) -> Result<Self, String> {
+        let mut buckets: Vec<Bucket> = (0..=Action::ALL.len()).map(|_| Bucket::default()).collect();
+        let mut len = 0;
+        for p in set.policies() {
+            len += 1;
+            let server = server_slot(p);
+            for slot in action_slots(p) {
+                let Some(b) = buckets.get_mut(slot) else {
+                    continue;
+                };
+                let target = match &server {
+                    Some(s) => b.by_server.entry(s.clone()).or_default(),
+                    None => &mut b.any,
+                };
+                target.add(p.clone()).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(PolicyIndex { buckets, len })
+    }
+
+    /// Number of policies indexed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no policies.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Evaluates the policies that can match `action` on `server`.
+    pub fn evaluate(
+        &self,
+        authz: &Authorizer,
+        req: &Request,
+        entities: &Entities,
+        action: Action,
+        server: &str,
+    ) -> Evaluation {
+        let mut acc = Combiner::default();
+        for slot in [0, action.index() + 1] {
+            let Some(b) = self.buckets.get(slot) else {
+                continue;
+            };
+            for set in [Some(&b.any), b.by_server.get(server)]
+                .into_iter()
+                .flatten()
+            {
+                if !set.is_empty() {
+                    acc.add(authz, req, set, entities);
+                }
+            }
+        }
+        acc.finish()
+    }
+}
+
+/// Evaluates a whole policy set the plain Cedar way (reference for tests and tools).
+pub fn evaluate_full(
+    authz: &Authorizer,
+    req: &Request,
+    set: &PolicySet,
+    entities: &Entities,
+) -> Evaluation {
+    let mut acc = Combiner::default();
+    acc.add(authz, req, set, entities);
+    acc.finish()
+}
+
+#[derive(Default)]
+struct Combiner {
+    forbids: Vec<String>,
+    permits: Vec<String>,
+    errors: Vec<String>,
+}
+
+impl Combiner {
+    fn add(&mut self, authz: &Authorizer, req: &Request, set: &PolicySet, entities: &Entities) {
+        let r = authz.is_authorized(req, set, entities);
+        let reasons = r.diagnostics().reason().map(|id| id.to_string());
+        match r.decision() {
+            Decision::Allow => self.permits.extend(reasons),
+            Decision::Deny => self.forbids.extend(reasons),
+        }
+        self.errors
+            .extend(r.diagnostics().errors().map(|e| e.to_string()));
+    }
+
+    fn finish(mut self) -> Evaluation {
+        self.errors.sort();
+        let (allowed, mut determining) = if !self.forbids.is_empty() {
+            (false, self.forbids)
+        } else if !self.permits.is_empty() {
+            (true, self.permits)
+        } else {
+            (false, Vec::new())
+        };
+        determining.sort();
+        Evaluation {
+            allowed,
+            determining,
+            errors: self.errors,
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The validated catalog of MCP servers and tools, indexed for routing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Namespace a server runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Namespace {
+    Prod,
+    Dev,
+}
+
+/// How sensitive a server's data is; fixed at its security review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sensitivity {
+    Low,
+    Medium,
+    Sensitive,
+}
+
+impl Namespace {
+    /// Name used in YAML and Cedar.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Namespace::Prod => "prod",
+            Namespace::Dev => "dev",
+        }
+    }
+}
+
+impl Sensitivity {
+    /// Name used in YAML and Cedar.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sensitivity::Low => "low",
+            Sensitivity::Medium => "medium",
+            Sensitivity::Sensitive => "sensitive",
+        }
+    }
+}
+
+/// One tool of a server.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Tool {
+    pub name: String,
+    pub description: String,
+    pub read_only: bool,
+    pub destructive: bool,
+    pub requires_approval: bool,
+    /// Owner's estimate of minutes saved per call (the time-saved metric).
+    pub minutes_saved_per_call: f64,
+    pub input_schema: Option<serde_json::Value>,
+}
+
+/// How Envoy routes to a server.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Route {
+    pub context_extension: String,
+    pub hosts: Vec<String>,
+    pub path_prefixes: Vec<String>,
+}
+
+/// One registered MCP server.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Server {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub owner: String,
+    pub support_channel: Option<String>,
+    pub namespace: Namespace,
+    pub sensitivity: Sensitivity,
+    pub route: Route,
+    pub approved_business_groups: Vec<String>,
+    pub allowed_surfaces: Option<Vec<String>>,
+    pub channels: Vec<String>,
+    pub health_check_url: Option<String>,
+    pub tools: Vec<Tool>,
+}
+
+impl Server {
+    /// The tool named `name`, if the server has it.
+    pub fn tool(&self, name: &str) -> Option<&Tool> {
+        self.tools.iter().find(|t| t.name == name)
+    }
+}
+
+/// All registered servers and business groups.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Business group id → display title.
+    pub business_groups: BTreeMap<String, String>,
+    pub servers: Vec<Arc<Server>>,
+    pub(super) by_name: HashMap<String, usize>,
+    pub(super) by_extension: HashMap<String, usize>,
+    pub(super) by_host: HashMap<String, usize>,
+    /// Path prefixes, longest first.
+    pub(super) prefixes: Vec<(String, usize)>,
+}
+
+/// How a request named (or failed to name) its server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteKey<'a> {
+    /// Envoy's per-route `mcp_server` context extension.
+    Extension(&'a str),
+    /// No extension: match the `:authority` and the path.
+    HostPath { host: &'a str, path: &'a str },
+}
+
+impl Catalog {
+    /// The server with this name.
+    pub fn server(&self, name: &str) -> Option<&Arc<Server>> {
+        self.by_name.get(name).and_then(|i| self.servers.get(*i))
+    }
+
+    /// Finds the server a request is for: the context extension decides when
+    /// present (an unknown value finds nothing); otherwise the host, then the
+    /// longest path prefix ending at a segment boundary.
+    pub fn route(&self, key: &RouteKey<'_>) -> Option<&Arc<Server>> {
+        let i = match key {
+            RouteKey::Extension(ext) => self.by_extension.get(*ext).copied(),
+            RouteKey::HostPath { host, path } => {
+                let host = host.rsplit_once(':').map_or(*host, |(h, port)| {
+                    if port.bytes().all(|b| b.is_ascii_digit()) {
+                        h
+                    } else {
+                        host
+                    }
+                });
+                self.by_host
+                    .get(&host.to_ascii_lowercase())
+                    .copied()
+                    .or_else(|| {
+                        let path = path.split(['?', '#']).next().unwrap_or("");
+                        self.prefixes
+                            .iter()
+                            .find(|(p, _)| prefix_matches(p, path))
+                            .map(|(_, i)| *i)
+                    })
+            }
+        }?;
+        self.servers.get(i)
+    }
+
+    /// Display title of a business group (its id when it has none).
+    pub fn business_group_title<'a>(&'a self, id: &'a str) -> &'a str {
+        self.business_groups.get(id).map_or(id, String::as_str)
+    }
+}
+
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_match_stops_at_segment_boundaries() {
+        assert!(prefix_matches("/mcp/presto", "/mcp/presto"));
+        assert!(prefix_matches("/mcp/presto", "/mcp/presto/x"));
+        assert!(prefix_matches("/mcp/presto/", "/mcp/presto/x"));
+        assert!(!prefix_matches("/mcp/presto", "/mcp/prestoevil"));
+    }
+}

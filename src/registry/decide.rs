@@ -1,0 +1,333 @@
+//! Authorization questions answered from a [`Snapshot`]: one decision, and
+//! the servers an identity may see.
+
+use std::collections::HashSet;
+
+use cedar_policy::{Context, Entities, Entity, EntityUid, Request, RestrictedExpression};
+
+use super::catalog::Server;
+use super::entities::surface_or_unknown;
+use super::snapshot::Snapshot;
+use crate::config::UNKNOWN_SURFACE;
+use crate::policy::message::{MessageVars, render};
+use crate::policy::names::{BUSINESS_GROUP, GROUP, SERVER, SERVICE, USER, tool_uid, uid};
+use crate::policy::{Action, Evaluation, PolicyEngine};
+
+/// Who asks.
+#[derive(Debug, Clone, Copy)]
+pub enum Principal<'a> {
+    User {
+        id: &'a str,
+        groups: &'a [String],
+        business_groups: &'a [String],
+    },
+    /// A workload identified by its SPIFFE id.
+    Service { id: &'a str },
+}
+
+/// One authorization question.
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    pub principal: Principal<'a>,
+    /// Surface name; `None` for a client that is not a configured surface.
+    pub surface: Option<&'a str>,
+    pub server: &'a str,
+    pub action: Action,
+    /// Tool name, for [`Action::CallTool`].
+    pub tool: Option<&'a str>,
+}
+
+/// Why a decision came out as it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionReason {
+    Allowed,
+    /// Only registered servers are approved.
+    UnknownServer,
+    /// The server does not list this tool.
+    UnknownTool,
+    /// A policy forbids it, or none permits it.
+    Forbidden,
+    /// Entities or request could not be built: fail closed.
+    Internal,
+}
+
+/// The answer, with what determined it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: DecisionReason,
+    /// The action whose evaluation decided (`connect` is always evaluated first).
+    pub action: Action,
+    /// Determining policy ids.
+    pub policies: Vec<String>,
+    /// Policies that failed to evaluate (skipped, as Cedar does).
+    pub errors: Vec<String>,
+    /// What a denied user reads.
+    pub message: String,
+}
+
+impl Decision {
+    fn deny(reason: DecisionReason, action: Action, message: String) -> Self {
+        Decision {
+            allowed: false,
+            reason,
+            action,
+            policies: vec![],
+            errors: vec![],
+            message,
+        }
+    }
+}
+
+fn principal_entity(p: &Principal<'_>) -> Result<(EntityUid, Entity), String> {
+    match p {
+        Principal::User {
+            id,
+            groups,
+            business_groups,
+        } => {
+            let u = uid(&USER, id);
+            let parents: HashSet<EntityUid> = groups
+                .iter()
+                .map(|g| uid(&GROUP, g))
+                .chain(business_groups.iter().map(|b| uid(&BUSINESS_GROUP, b)))
+                .collect();
+            Ok((u.clone(), Entity::new_no_attrs(u, parents)))
+        }
+        Principal::Service { id } => {
+            let u = uid(&SERVICE, id);
+            Ok((u.clone(), Entity::new_no_attrs(u, HashSet::new())))
+        }
+    }
+}
+
+impl Snapshot {
+    /// Decides one query: `connect` to the server first, then the query's own
+    /// action (on the tool for `call_tool`); both must allow.
+    pub fn decide(&self, q: &Query<'_>) -> Decision {
+        let Some(server) = self.catalog.server(q.server) else {
+            return Decision::deny(
+                DecisionReason::UnknownServer,
+                Action::Connect,
+                format!("`{}` is not a registered MCP server", q.server),
+            );
+        };
+        let decision = self.decide_on(q, server, &self.engine);
+        if let Some(shadow) = &self.shadow {
+            let s = self.decide_on(q, server, shadow);
+            if s.allowed != decision.allowed {
+                tracing::warn!(
+                    target: "mcp_authz::shadow",
+                    server = q.server,
+                    tool = q.tool.unwrap_or(""),
+                    action = q.action.as_str(),
+                    enforced = decision.allowed,
+                    shadow = s.allowed,
+                    shadow_policies = ?s.policies,
+                    enforced_policies = ?decision.policies,
+                    "shadow policies disagree with the enforced decision"
+                );
+            }
+        }
+        decision
+    }
+
+    fn decide_on(&self, q: &Query<'_>, server: &Server, engine: &PolicyEngine) -> Decision {
+        let tool = match (q.action, q.tool) {
+            (Action::CallTool, Some(t)) => match server.tool(t) {
+                Some(t) => Some(t),
+                None => {
+                    return Decision::deny(
+                        DecisionReason::UnknownTool,
+                        Action::CallTool,
+                        format!("{} has no tool `{t}`", server.title),
+                    );
+                }
+            },
+            (Action::CallTool, None) => {
+                return Decision::deny(
+                    DecisionReason::UnknownTool,
+                    Action::CallTool,
+                    "no tool named".into(),
+                );
+            }
+            _ => None,
+        };
+        let built = self.request_parts(q, server, tool.map(|t| t.name.as_str()));
+        let (principal, entities, context) = match built {
+            Ok(parts) => parts,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot build the Cedar request; denying");
+                return Decision::deny(
+                    DecisionReason::Internal,
+                    q.action,
+                    "authorization failed".into(),
+                );
+            }
+        };
+        let server_uid = uid(&SERVER, &server.name);
+        let mut stages = vec![(Action::Connect, server_uid.clone())];
+        match (q.action, tool) {
+            (Action::Connect, _) => {}
+            (Action::CallTool, Some(t)) => {
+                stages.push((Action::CallTool, tool_uid(&server.name, &t.name)))
+            }
+            (a, _) => stages.push((a, server_uid)),
+        }
+        let mut last = None;
+        for (action, resource) in stages {
+            let req = match Request::new(
+                principal.clone(),
+                action.uid(),
+                resource,
+                context.clone(),
+                None,
+            ) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "invalid Cedar request; denying");
+                    return Decision::deny(
+                        DecisionReason::Internal,
+                        action,
+                        "authorization failed".into(),
+                    );
+                }
+            };
+            let eval = engine.evaluate(&req, &entities, action, &server.name);
+            let allowed = eval.allowed;
+            last = Some((action, eval));
+            if !allowed {
+                break;
+            }
+        }
+        let Some((action, eval)) = last else {
+            return Decision::deny(
+                DecisionReason::Internal,
+                q.action,
+                "authorization failed".into(),
+            );
+        };
+        self.finish(q, server, engine, action, eval)
+    }
+
+    fn request_parts(
+        &self,
+        q: &Query<'_>,
+        server: &Server,
+        tool: Option<&str>,
+    ) -> Result<(EntityUid, Entities, Context), String> {
+        let (principal, principal_entity) = principal_entity(&q.principal)?;
+        let surface = surface_or_unknown(&self.entities, q.surface);
+        let mut list = vec![principal_entity, surface.clone()];
+        if let Some(e) = self.entities.servers.get(&server.name) {
+            list.push(e.clone());
+        }
+        if let Some(t) = tool
+            && let Some(e) = self.entities.tools.get(&format!("{}/{t}", server.name))
+        {
+            list.push(e.clone());
+        }
+        let entities = Entities::from_entities(list, None).map_err(|e| e.to_string())?;
+        let context = Context::from_pairs([(
+            "surface".to_owned(),
+            RestrictedExpression::new_entity_uid(surface.uid()),
+        )])
+        .map_err(|e| e.to_string())?;
+        Ok((principal, entities, context))
+    }
+
+    fn finish(
+        &self,
+        q: &Query<'_>,
+        server: &Server,
+        engine: &PolicyEngine,
+        action: Action,
+        eval: Evaluation,
+    ) -> Decision {
+        let Evaluation {
+            allowed,
+            determining,
+            errors,
+        } = eval;
+        if allowed {
+            return Decision {
+                allowed,
+                reason: DecisionReason::Allowed,
+                action,
+                policies: determining,
+                errors,
+                message: String::new(),
+            };
+        }
+        let vars = self.message_vars(q, server);
+        let message = match determining.first().and_then(|id| engine.info(id)) {
+            Some(info) => render(&info.message, &vars),
+            None if action == Action::Connect => {
+                render("no policy permits {surface} to reach {server}", &vars)
+            }
+            None => format!("no policy permits {} on {}", action.as_str(), vars.server),
+        };
+        Decision {
+            allowed,
+            reason: DecisionReason::Forbidden,
+            action,
+            policies: determining,
+            errors,
+            message,
+        }
+    }
+
+    fn message_vars(&self, q: &Query<'_>, server: &Server) -> MessageVars {
+        MessageVars {
+            server: server.title.clone(),
+            server_name: server.name.clone(),
+            tool: q.tool.unwrap_or("").to_owned(),
+            surface: q.surface.unwrap_or(UNKNOWN_SURFACE).to_owned(),
+            user: match q.principal {
+                Principal::User { id, .. } | Principal::Service { id } => id.to_owned(),
+            },
+            approved_business_groups: server
+                .approved_business_groups
+                .iter()
+                .map(|b| self.catalog.business_group_title(b).to_owned())
+                .collect(),
+            support_channel: server.support_channel.clone().unwrap_or_default(),
+            channels: server.channels.clone(),
+        }
+    }
+
+    /// The servers `principal` may connect to from `surface`, with the tools
+    /// it may call on each: discovery answered by the same policies as calls.
+    pub fn visible(
+        &self,
+        principal: Principal<'_>,
+        surface: Option<&str>,
+    ) -> Vec<(&Server, Vec<&str>)> {
+        let mut out = Vec::new();
+        for server in &self.catalog.servers {
+            let mut q = Query {
+                principal,
+                surface,
+                server: &server.name,
+                action: Action::Connect,
+                tool: None,
+            };
+            if !self.decide_on(&q, server, &self.engine).allowed {
+                continue;
+            }
+            q.action = Action::CallTool;
+            let tools = server
+                .tools
+                .iter()
+                .filter(|t| {
+                    q.tool = Some(&t.name);
+                    self.decide_on(&q, server, &self.engine).allowed
+                })
+                .map(|t| t.name.as_str())
+                .collect();
+            out.push((server.as_ref(), tools));
+        }
+        out
+    }
+}

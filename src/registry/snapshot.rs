@@ -1,0 +1,94 @@
+//! One consistent snapshot of catalog, entities and policies, built off to the
+//! side and swapped in whole.
+
+use std::path::PathBuf;
+
+use cedar_policy::Entities;
+use sha2::{Digest, Sha256};
+
+use super::catalog::Catalog;
+use super::entities::StaticEntities;
+use super::load::{expand, load_catalog};
+use crate::config::{Config, ConfigError};
+use crate::policy::{PolicyEngine, PolicyError, load_schema};
+
+/// Why a snapshot could not be built; the message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Registry(#[from] ConfigError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("registry entities do not match the schema: {0}")]
+    Entities(String),
+}
+
+/// Everything a decision needs, immutable once built.
+pub struct Snapshot {
+    pub catalog: Catalog,
+    pub entities: StaticEntities,
+    pub engine: PolicyEngine,
+    /// Evaluated on every decision but never enforced.
+    pub shadow: Option<PolicyEngine>,
+    /// SHA-256 over every source file's path and content.
+    pub hash: [u8; 32],
+}
+
+/// Every file a snapshot reads, directories expanded, in a stable order.
+pub fn source_files(cfg: &Config) -> Result<Vec<PathBuf>, ConfigError> {
+    let mut files = vec![cfg.policies.schema.clone()];
+    files.extend(expand(&cfg.policies.files, "cedar")?);
+    files.extend(expand(&cfg.policies.shadow, "cedar")?);
+    files.extend(expand(&cfg.registry.files, "yaml")?);
+    Ok(files)
+}
+
+/// Hash of the sources; a file that cannot be read hashes as its error, so
+/// the change is noticed and the load reports it.
+pub fn source_hash(cfg: &Config) -> [u8; 32] {
+    let mut h = Sha256::new();
+    match source_files(cfg) {
+        Ok(files) => {
+            for f in files {
+                h.update(f.as_os_str().as_encoded_bytes());
+                h.update([0]);
+                match std::fs::read(&f) {
+                    Ok(bytes) => h.update(&bytes),
+                    Err(e) => h.update(e.to_string().as_bytes()),
+                }
+                h.update([0]);
+            }
+        }
+        Err(e) => h.update(e.to_string().as_bytes()),
+    }
+    h.finalize().into()
+}
+
+impl Snapshot {
+    /// Reads, parses and validates everything; touches no shared state.
+    pub fn load(cfg: &Config) -> Result<Self, LoadError> {
+        let hash = source_hash(cfg);
+        let schema = load_schema(&cfg.policies.schema)?;
+        let engine = PolicyEngine::load(&schema, &expand(&cfg.policies.files, "cedar")?)?;
+        let shadow = if cfg.policies.shadow.is_empty() {
+            None
+        } else {
+            Some(PolicyEngine::load(
+                &schema,
+                &expand(&cfg.policies.shadow, "cedar")?,
+            )?)
+        };
+        let catalog = load_catalog(&cfg.registry.files, &cfg.surfaces)?;
+        let entities =
+            StaticEntities::build(&catalog, &cfg.surfaces).map_err(LoadError::Entities)?;
+        Entities::from_entities(entities.all().cloned(), Some(&schema))
+            .map_err(|e| LoadError::Entities(e.to_string()))?;
+        Ok(Snapshot {
+            catalog,
+            entities,
+            engine,
+            shadow,
+            hash,
+        })
+    }
+}

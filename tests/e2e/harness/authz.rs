@@ -1,0 +1,128 @@
+//! The real `mcp-authz serve` process with a config derived from the quickstart.
+
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use super::ports::free_ports;
+use super::process::ChildGuard;
+use super::{http_client, poll_until, repo_path};
+
+/// How long mcp-authz may take to answer `/readyz` with 200.
+const READY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The mcp-authz binary cargo built for this test run.
+pub const AUTHZ_BIN: &str = env!("CARGO_BIN_EXE_mcp-authz");
+
+/// Changes to the quickstart configuration; add a field per new config key.
+#[derive(Clone, Debug, Default)]
+pub struct AuthzOptions {
+    /// Issuers appended after the quickstart's `demo` issuer.
+    pub extra_issuers: Vec<Value>,
+}
+
+/// The quickstart config (`examples/quickstart/mcp-authz.yaml`) with absolute
+/// `base_dir`, the given listen ports and `opts` applied.
+pub fn authz_config(opts: &AuthzOptions, grpc_port: u16, admin_port: u16) -> Value {
+    let quickstart = repo_path("examples/quickstart");
+    let text =
+        std::fs::read_to_string(quickstart.join("mcp-authz.yaml")).expect("read quickstart config");
+    let mut config: Value = serde_saphyr::from_str(&text).expect("quickstart config is YAML");
+    config["base_dir"] = json!(quickstart.to_str().expect("utf-8 path"));
+    config["listen"]["grpc"] = json!(format!("127.0.0.1:{grpc_port}"));
+    config["listen"]["admin"] = json!(format!("127.0.0.1:{admin_port}"));
+    let issuers = config["issuers"]
+        .as_array_mut()
+        .expect("quickstart has `issuers`");
+    issuers.extend(opts.extra_issuers.iter().cloned());
+    config
+}
+
+/// A running mcp-authz; SIGTERM then SIGKILL on drop.
+pub struct Authz {
+    pub grpc_port: u16,
+    pub admin_port: u16,
+    guard: ChildGuard,
+    _dir: TempDir,
+}
+
+impl Authz {
+    /// Writes the config, starts `mcp-authz serve` and waits for `/readyz` 200.
+    pub async fn start(opts: &AuthzOptions) -> Self {
+        let [grpc_port, admin_port] = free_ports();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = dir.path().join("mcp-authz.yaml");
+        // JSON is YAML: the file is read by the same loader as any YAML config.
+        let config = authz_config(opts, grpc_port, admin_port);
+        std::fs::write(
+            &config_path,
+            serde_json::to_string_pretty(&config).expect("json"),
+        )
+        .expect("write config");
+        let mut cmd = Command::new(AUTHZ_BIN);
+        cmd.arg("serve").arg("--config").arg(&config_path);
+        let guard = ChildGuard::spawn(
+            "mcp-authz",
+            &mut cmd,
+            &dir.path().join("mcp-authz.log"),
+            false,
+        );
+        let mut authz = Self {
+            grpc_port,
+            admin_port,
+            guard,
+            _dir: dir,
+        };
+        let client = http_client();
+        let url = authz.admin_url("/readyz");
+        let guard = &mut authz.guard;
+        let ready = poll_until(READY_DEADLINE, || {
+            guard.assert_running();
+            let req = client.get(&url).send();
+            async move { (req.await.ok()?.status() == 200).then_some(()) }
+        })
+        .await;
+        if ready.is_none() {
+            panic!(
+                "mcp-authz /readyz not 200 within {READY_DEADLINE:?}\n{}",
+                authz.log_tail()
+            );
+        }
+        authz
+    }
+
+    /// `http://127.0.0.1:<admin>{path}`.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+
+    /// `GET /readyz`: status and JSON body (`null` if the body is not JSON).
+    pub async fn readyz(&self) -> (u16, Value) {
+        let resp = http_client()
+            .get(self.admin_url("/readyz"))
+            .send()
+            .await
+            .expect("GET /readyz");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("readyz body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Sends SIGTERM and returns the exit status (panics if it does not exit in time).
+    pub fn terminate(&mut self) -> ExitStatus {
+        match self.guard.terminate(Duration::from_secs(10)) {
+            Some(status) => status,
+            None => panic!(
+                "mcp-authz did not exit within 10s of SIGTERM\n{}",
+                self.log_tail()
+            ),
+        }
+    }
+
+    /// The last lines of mcp-authz's log.
+    pub fn log_tail(&self) -> String {
+        self.guard.log_tail()
+    }
+}

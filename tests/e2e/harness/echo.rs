@@ -1,0 +1,79 @@
+//! An in-process upstream that answers every request with what it received.
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::http::Request;
+use axum::response::Json;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+/// What the echo upstream saw, as it reports it in its JSON reply.
+#[derive(Debug, Deserialize)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    /// Every header as received, repeated headers as separate entries.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Seen {
+    /// Every value of header `name` (case-insensitive), in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// The echo server; aborted on drop.
+pub struct Echo {
+    pub port: u16,
+    task: JoinHandle<()>,
+}
+
+impl Echo {
+    /// Binds a free port on 127.0.0.1 and serves in the current runtime.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind echo");
+        let port = listener.local_addr().expect("echo addr").port();
+        let app = Router::new().fallback(echo);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("echo server");
+        });
+        Self { port, task }
+    }
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn echo(req: Request<Body>) -> Json<Value> {
+    let (parts, body) = req.into_parts();
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    Json(json!({
+        "method": parts.method.as_str(),
+        "path": path,
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    }))
+}
