@@ -3,6 +3,8 @@
 
 mod config_check;
 mod dev_token;
+mod explain;
+mod policy;
 mod serve;
 
 use std::path::PathBuf;
@@ -48,6 +50,19 @@ pub enum Command {
     Config(ConfigCommand),
     /// Mint a token signed with the DEMO-ONLY key (quickstart and tests only).
     DevToken(dev_token::Args),
+    /// Policy tools for the security team.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Explain the decision for an identity, surface, server and tool.
+    Explain(explain::Args),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate schema, policies (strictly, against the schema) and registry.
+    Validate(policy::ValidateArgs),
+    /// Run table-driven policy test cases.
+    Test(policy::TestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +77,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Config(ConfigCommand::Check(a)) => config_check::run(a),
         Command::DevToken(a) => dev_token::run(a),
+        Command::Policy(PolicyCommand::Validate(a)) => policy::validate(a),
+        Command::Policy(PolicyCommand::Test(a)) => policy::test(a),
+        Command::Explain(a) => explain::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -64,7 +64,7 @@ impl Config {
     pub(super) fn from_raw(raw: RawConfig, file: &str, dir: &Path) -> Result<Self, Vec<Problem>> {
         let mut p = Problems::default();
         let base_dir = match &raw.base_dir {
-            Some(b) => dir.join(b),
+            Some(b) => join_clean(dir, b),
             None => dir.to_path_buf(),
         };
         let listen = Listen {
@@ -131,7 +131,11 @@ impl Config {
         if limits.max_token_bytes < 64 {
             p.push("limits.max_token_bytes", "must be at least 64");
         }
-        let paths = |list: &[String]| list.iter().map(|f| base_dir.join(f)).collect::<Vec<_>>();
+        let paths = |list: &[String]| {
+            list.iter()
+                .map(|f| join_clean(&base_dir, f))
+                .collect::<Vec<_>>()
+        };
         let policies = match &raw.policies {
             Some(rp) => {
                 if rp.files.is_empty() {
@@ -141,7 +145,7 @@ impl Config {
                     );
                 }
                 PolicySources {
-                    schema: base_dir.join(&rp.schema),
+                    schema: join_clean(&base_dir, &rp.schema),
                     files: paths(&rp.files),
                     shadow: paths(&rp.shadow),
                     tests: paths(&rp.tests),
@@ -241,7 +245,7 @@ fn issuer(p: &mut Problems, path: &str, ri: &RawIssuer, base: &Path) -> IssuerCo
     }
     let hmac = algorithms.iter().any(|a| is_hmac(*a));
     let asymmetric = algorithms.iter().any(|a| !is_hmac(*a));
-    let hmac_secret_file = ri.hmac_secret_file.as_ref().map(|f| base.join(f));
+    let hmac_secret_file = ri.hmac_secret_file.as_ref().map(|f| join_clean(base, f));
     if hmac && hmac_secret_file.is_none() {
         p.push(
             format!("{path}.hmac_secret_file"),
@@ -306,7 +310,7 @@ fn key_source(p: &mut Problems, path: &str, ri: &RawIssuer, base: &Path) -> KeyS
     };
     let jpath = format!("{path}.jwks");
     match (&j.file, &j.url, j.discovery) {
-        (Some(f), None, false) => KeySource::File(base.join(f)),
+        (Some(f), None, false) => KeySource::File(join_clean(base, f)),
         (None, Some(u), false) => {
             check_url(p, format!("{jpath}.url"), u);
             KeySource::Url(u.clone())
@@ -478,4 +482,23 @@ fn identity_headers(p: &mut Problems, raw: RawIdentityHeaders) -> IdentityHeader
         strip,
         strip_authorization: raw.strip_authorization,
     }
+}
+
+/// Joins a relative path to `base` and removes `.` and `..` lexically, so
+/// messages show `policies/x.cedar` rather than `examples/quickstart/../../policies/x.cedar`.
+pub(super) fn join_clean(base: &Path, rel: &str) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in base.join(rel).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }

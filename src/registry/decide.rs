@@ -65,6 +65,9 @@ pub struct Decision {
     pub errors: Vec<String>,
     /// What a denied user reads.
     pub message: String,
+    /// The shadow policies' answer, when shadow policies are configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow_allowed: Option<bool>,
 }
 
 impl Decision {
@@ -76,6 +79,7 @@ impl Decision {
             policies: vec![],
             errors: vec![],
             message,
+            shadow_allowed: None,
         }
     }
 }
@@ -113,7 +117,7 @@ impl Snapshot {
                 format!("`{}` is not a registered MCP server", q.server),
             );
         };
-        let decision = self.decide_on(q, server, &self.engine);
+        let mut decision = self.decide_on(q, server, &self.engine);
         if let Some(shadow) = &self.shadow {
             let s = self.decide_on(q, server, shadow);
             if s.allowed != decision.allowed {
@@ -129,6 +133,7 @@ impl Snapshot {
                     "shadow policies disagree with the enforced decision"
                 );
             }
+            decision.shadow_allowed = Some(s.allowed);
         }
         decision
     }
@@ -258,6 +263,7 @@ impl Snapshot {
                 policies: determining,
                 errors,
                 message: String::new(),
+                shadow_allowed: None,
             };
         }
         let vars = self.message_vars(q, server);
@@ -275,6 +281,7 @@ impl Snapshot {
             policies: determining,
             errors,
             message,
+            shadow_allowed: None,
         }
     }
 
@@ -329,5 +336,63 @@ impl Snapshot {
             out.push((server.as_ref(), tools));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::path::PathBuf;
+
+    fn alice<'a>(groups: &'a [String], bgs: &'a [String]) -> Principal<'a> {
+        Principal::User {
+            id: "alice",
+            groups,
+            business_groups: bgs,
+        }
+    }
+
+    #[test]
+    fn shadow_policies_are_evaluated_but_not_enforced() {
+        let dir = tempfile::tempdir().unwrap();
+        let shadow: PathBuf = dir.path().join("shadow.cedar");
+        std::fs::write(
+            &shadow,
+            "@id(\"shadow-knowledge-off\")\n@message(\"off\")\nforbid (principal, action, resource == McpServer::\"knowledge\");\n\
+             @id(\"shadow-permit-all\")\n@message(\"on\")\npermit (principal, action, resource);",
+        )
+        .unwrap();
+        let mut cfg = crate::config::load(None).unwrap();
+        cfg.policies.shadow = vec![shadow];
+        let snap = Snapshot::load(&cfg).unwrap();
+        let q = Query {
+            principal: alice(&[], &[]),
+            surface: Some("ai-chat"),
+            server: "knowledge",
+            action: Action::Connect,
+            tool: None,
+        };
+        let d = snap.decide(&q);
+        assert!(d.allowed, "the enforced policies decide");
+        assert_eq!(d.shadow_allowed, Some(false));
+    }
+
+    #[test]
+    fn visible_servers_follow_the_same_policies_as_calls() {
+        let snap = Snapshot::load(&crate::config::load(None).unwrap()).unwrap();
+        let bgs = ["finance".to_string()];
+        let seen = snap.visible(alice(&[], &bgs), Some("ai-chat"));
+        let names: Vec<_> = seen.iter().map(|(s, _)| s.name.as_str()).collect();
+        assert_eq!(names, ["presto", "spark", "knowledge"]);
+        let presto_tools = &seen[0].1;
+        assert_eq!(
+            presto_tools,
+            &["run_query"],
+            "get_revenue_metrics needs ads-eng"
+        );
+        let none = snap.visible(alice(&[], &[]), Some("dev-playground"));
+        let names: Vec<_> = none.iter().map(|(s, _)| s.name.as_str()).collect();
+        assert_eq!(names, ["experimental"]);
     }
 }

@@ -4,6 +4,7 @@
 //! see?"). Knows nothing of gRPC or Envoy; the ext_authz service and the CLI
 //! call this library.
 
+mod cases;
 mod catalog;
 mod decide;
 mod entities;
@@ -12,6 +13,7 @@ mod raw;
 mod reload;
 mod snapshot;
 
+pub use cases::{Case, CaseFile, Expect, Failure, Report, run_files};
 pub use catalog::{Catalog, Namespace, RouteKey, Sensitivity, Server, Tool};
 pub use decide::{Decision, DecisionReason, Principal, Query};
 pub use entities::StaticEntities;

@@ -1,5 +1,6 @@
 //! The real `mcp-authz serve` process with a config derived from the quickstart.
 
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
@@ -23,9 +24,38 @@ pub struct AuthzOptions {
     pub extra_issuers: Vec<Value>,
 }
 
+/// Where policies and registry come from instead of the shipped files, and how
+/// often they are re-read. Kept apart from [`AuthzOptions`] so that tests
+/// building that struct literally keep compiling.
+#[derive(Clone, Debug, Default)]
+pub struct PolicySources {
+    /// `policies.schema`.
+    pub schema: Option<PathBuf>,
+    /// `policies.files` (files or directories).
+    pub policy_files: Option<Vec<PathBuf>>,
+    /// `registry.files`.
+    pub registry_files: Option<Vec<PathBuf>>,
+    /// `reload.interval`, such as `200ms`.
+    pub reload_interval: Option<&'static str>,
+}
+
+fn paths(list: &[PathBuf]) -> Value {
+    json!(list.iter().map(|p| p.to_str().expect("utf-8 path")).collect::<Vec<_>>())
+}
+
 /// The quickstart config (`examples/quickstart/mcp-authz.yaml`) with absolute
 /// `base_dir`, the given listen ports and `opts` applied.
 pub fn authz_config(opts: &AuthzOptions, grpc_port: u16, admin_port: u16) -> Value {
+    authz_config_with(opts, &PolicySources::default(), grpc_port, admin_port)
+}
+
+/// [`authz_config`] with policy and registry `sources` applied too.
+pub fn authz_config_with(
+    opts: &AuthzOptions,
+    sources: &PolicySources,
+    grpc_port: u16,
+    admin_port: u16,
+) -> Value {
     let quickstart = repo_path("examples/quickstart");
     let text =
         std::fs::read_to_string(quickstart.join("mcp-authz.yaml")).expect("read quickstart config");
@@ -37,6 +67,18 @@ pub fn authz_config(opts: &AuthzOptions, grpc_port: u16, admin_port: u16) -> Val
         .as_array_mut()
         .expect("quickstart has `issuers`");
     issuers.extend(opts.extra_issuers.iter().cloned());
+    if let Some(schema) = &sources.schema {
+        config["policies"]["schema"] = paths(std::slice::from_ref(schema))[0].take();
+    }
+    if let Some(files) = &sources.policy_files {
+        config["policies"]["files"] = paths(files);
+    }
+    if let Some(files) = &sources.registry_files {
+        config["registry"]["files"] = paths(files);
+    }
+    if let Some(interval) = sources.reload_interval {
+        config["reload"]["interval"] = json!(interval);
+    }
     config
 }
 
@@ -51,11 +93,16 @@ pub struct Authz {
 impl Authz {
     /// Writes the config, starts `mcp-authz serve` and waits for `/readyz` 200.
     pub async fn start(opts: &AuthzOptions) -> Self {
+        Self::start_with(opts, &PolicySources::default()).await
+    }
+
+    /// [`Authz::start`] with policies and registry from `sources`.
+    pub async fn start_with(opts: &AuthzOptions, sources: &PolicySources) -> Self {
         let [grpc_port, admin_port] = free_ports();
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("mcp-authz.yaml");
         // JSON is YAML: the file is read by the same loader as any YAML config.
-        let config = authz_config(opts, grpc_port, admin_port);
+        let config = authz_config_with(opts, sources, grpc_port, admin_port);
         std::fs::write(
             &config_path,
             serde_json::to_string_pretty(&config).expect("json"),

@@ -1,0 +1,2 @@
+//! placeholder until the policy bench lands
+fn main() {}
