@@ -9,12 +9,14 @@
 //! port is bound; [`telemetry`] holds logging and the admin HTTP endpoint;
 //! [`cli`] is the command line.
 
+pub mod api;
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod ext_authz;
 pub mod identity;
 pub mod jwt;
+pub mod mcp;
 pub mod policy;
 pub mod registry;
 pub mod telemetry;

@@ -1,4 +1,4 @@
-//! The `knowledge` demo MCP server (docs): tool `search_docs` over a small fixed corpus.
+//! The `knowledge` demo MCP server (docs): `search_docs` over a small fixed corpus, and `rate_doc` (a write).
 
 use rmcp::{
     Json, ServerHandler,
@@ -17,6 +17,14 @@ pub struct SearchArgs {
     pub query: String,
     /// Maximum number of results (default 3).
     pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RateArgs {
+    /// Page slug, e.g. `onboarding`.
+    pub page: String,
+    /// 1 to 5.
+    pub stars: u8,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -113,6 +121,15 @@ impl Knowledge {
             query: args.query,
             results,
         })
+    }
+
+    #[tool(description = "Rate a documentation page (records feedback)")]
+    fn rate_doc(&self, Parameters(args): Parameters<RateArgs>) -> String {
+        format!(
+            "recorded {} star(s) for page `{}`",
+            args.stars.min(5),
+            args.page
+        )
     }
 }
 

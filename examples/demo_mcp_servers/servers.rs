@@ -61,7 +61,7 @@ impl ServerName {
         match self {
             ServerName::Presto => &["get_revenue_metrics", "run_query"],
             ServerName::Spark => &["get_job_logs", "summarize_failure"],
-            ServerName::Knowledge => &["search_docs"],
+            ServerName::Knowledge => &["rate_doc", "search_docs"],
             ServerName::Experimental => &["try_anything"],
         }
     }

@@ -20,6 +20,16 @@ pub enum DenyReason {
     InvalidRequest,
     /// The request names no registered MCP server.
     UnknownServer,
+    /// `tools/call` of a tool the server does not list.
+    UnknownTool,
+    /// The body is not a valid MCP JSON-RPC message or batch.
+    InvalidBody,
+    /// The body is over the size limit or was truncated by the proxy.
+    BodyTooLarge,
+    /// An HTTP method MCP's streamable HTTP transport does not use.
+    MethodNotAllowed,
+    /// Tool arguments do not match the tool's input schema.
+    InvalidArguments,
     /// A policy forbids the request, or none permits it.
     Forbidden,
     /// mcp-authz could not decide (internal error): fail closed.
@@ -34,6 +44,11 @@ impl DenyReason {
             DenyReason::InvalidToken => "invalid_token",
             DenyReason::InvalidRequest => "invalid_request",
             DenyReason::UnknownServer => "unknown_server",
+            DenyReason::UnknownTool => "unknown_tool",
+            DenyReason::InvalidBody => "invalid_body",
+            DenyReason::BodyTooLarge => "body_too_large",
+            DenyReason::MethodNotAllowed => "method_not_allowed",
+            DenyReason::InvalidArguments => "invalid_arguments",
             DenyReason::Forbidden => "forbidden",
             DenyReason::Internal => "internal_error",
         }
@@ -43,7 +58,10 @@ impl DenyReason {
     pub fn http_status(self) -> u16 {
         match self {
             DenyReason::MissingToken | DenyReason::InvalidToken | DenyReason::InvalidRequest => 401,
-            DenyReason::UnknownServer | DenyReason::Forbidden => 403,
+            DenyReason::UnknownServer | DenyReason::UnknownTool | DenyReason::Forbidden => 403,
+            DenyReason::InvalidBody | DenyReason::InvalidArguments => 400,
+            DenyReason::BodyTooLarge => 413,
+            DenyReason::MethodNotAllowed => 405,
             DenyReason::Internal => 503,
         }
     }
@@ -55,6 +73,11 @@ impl DenyReason {
             DenyReason::InvalidToken => "invalid token",
             DenyReason::InvalidRequest => "malformed credentials: send exactly one bearer token",
             DenyReason::UnknownServer => "not a registered MCP server",
+            DenyReason::UnknownTool => "unknown tool",
+            DenyReason::InvalidBody => "invalid JSON-RPC request",
+            DenyReason::BodyTooLarge => "request body too large",
+            DenyReason::MethodNotAllowed => "MCP endpoints accept POST, GET and DELETE",
+            DenyReason::InvalidArguments => "tool arguments do not match the tool's input schema",
             DenyReason::Forbidden => "forbidden by policy",
             DenyReason::Internal => "authorization is unavailable, try again",
         }
@@ -68,6 +91,11 @@ impl DenyReason {
             DenyReason::InvalidRequest => Some("invalid_request"),
             DenyReason::MissingToken
             | DenyReason::UnknownServer
+            | DenyReason::UnknownTool
+            | DenyReason::InvalidBody
+            | DenyReason::BodyTooLarge
+            | DenyReason::MethodNotAllowed
+            | DenyReason::InvalidArguments
             | DenyReason::Forbidden
             | DenyReason::Internal => None,
         }
@@ -84,6 +112,10 @@ pub struct Denial {
     pub jsonrpc_id: Option<Value>,
     /// Ids of the policies that determined a policy denial.
     pub policies: Vec<String>,
+    /// JSON-RPC error code: -32001 for authorization, -32700/-32600 for bodies.
+    pub code: i64,
+    /// RFC 9728 metadata URL of the server the request was for (401 only).
+    pub resource_metadata: Option<String>,
 }
 
 impl Denial {
@@ -94,6 +126,8 @@ impl Denial {
             message: reason.default_message().to_owned(),
             jsonrpc_id: None,
             policies: Vec::new(),
+            code: JSONRPC_AUTHZ_ERROR,
+            resource_metadata: None,
         }
     }
 
@@ -103,7 +137,7 @@ impl Denial {
             "jsonrpc": "2.0",
             "id": self.jsonrpc_id.clone().unwrap_or(Value::Null),
             "error": {
-                "code": JSONRPC_AUTHZ_ERROR,
+                "code": self.code,
                 "message": self.message,
                 "data": { "reason": self.reason.code(), "policies": self.policies },
             }
@@ -120,7 +154,11 @@ impl Denial {
         if let Some(e) = self.reason.bearer_error() {
             v.push_str(&format!(", error=\"{e}\""));
         }
-        if let Some(url) = &cfg.resource_metadata_url {
+        if let Some(url) = self
+            .resource_metadata
+            .as_ref()
+            .or(cfg.resource_metadata_url.as_ref())
+        {
             v.push_str(&format!(", resource_metadata=\"{url}\""));
         }
         Some(v)

@@ -1,21 +1,29 @@
 //! One authorization check, independent of Envoy: request attributes in,
 //! [`Outcome`] out (allow with upstream headers, or a [`Denial`]).
+//!
+//! Order: credential (bearer JWT, else the mTLS SPIFFE id) → server (context
+//! extension, else host/path) → MCP body → one registry decision per JSON-RPC
+//! message; a batch is allowed only if every message is.
 
+mod authenticate;
 mod deny;
 
+pub use authenticate::Caller;
 pub use deny::{Denial, DenyReason, JSONRPC_AUTHZ_ERROR};
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::identity::{Identity, UpstreamHeaders, upstream_headers};
+use crate::identity::{Identity, UpstreamHeaders, caller_headers};
 use crate::jwt::{TokenCache, Verifier};
-use crate::policy::Action;
-use crate::registry::{DecisionReason, Principal, Query, Registry, RouteKey};
+use crate::mcp::{BodyError, Limits, McpRequest, parse_body};
+use crate::registry::{CallContext, DecisionReason, Principal, Query, Registry, RouteKey};
 
 /// Envoy per-route context extension naming the target server.
 pub const SERVER_EXTENSION: &str = "mcp_server";
+/// Header Envoy sets when `with_request_body` cut the body short.
+pub const PARTIAL_BODY_HEADER: &str = "x-envoy-auth-partial-body";
 
 /// The parts of a request an authorization decision may use.
 #[derive(Debug, Default)]
@@ -42,7 +50,7 @@ impl RequestView<'_> {
 #[derive(Debug)]
 pub enum Outcome {
     Allow {
-        identity: Arc<Identity>,
+        caller: Caller,
         headers: UpstreamHeaders,
     },
     Deny(Denial),
@@ -54,17 +62,24 @@ pub struct Checker {
     verifier: Arc<Verifier>,
     registry: Arc<Registry>,
     cache: TokenCache<Arc<Identity>>,
+    limits: Limits,
 }
 
 impl Checker {
-    /// A checker over a configuration and its issuers.
+    /// A checker over a configuration, its issuers and its registry.
     pub fn new(cfg: Arc<Config>, verifier: Arc<Verifier>, registry: Arc<Registry>) -> Self {
         let cache = TokenCache::new(cfg.limits.token_cache_entries);
+        let limits = Limits {
+            max_body_bytes: cfg.limits.max_body_bytes,
+            max_depth: cfg.limits.max_json_depth,
+            max_batch: cfg.limits.max_batch,
+        };
         Checker {
             cfg,
             verifier,
             registry,
             cache,
+            limits,
         }
     }
 
@@ -75,126 +90,171 @@ impl Checker {
 
     /// Decides one request.
     pub async fn check(&self, req: &RequestView<'_>) -> Outcome {
-        let identity = match self.authenticate(req).await {
-            Ok(id) => id,
-            Err(d) => return Outcome::Deny(d),
+        let caller = match self.authenticate(req).await {
+            Ok(c) => c,
+            Err(mut d) => {
+                d.resource_metadata = self.metadata_url(req);
+                return Outcome::Deny(d);
+            }
         };
-        if let Some(d) = self.authorize(req, &identity) {
+        let channel = self.channel(req, &caller);
+        if let Some(d) = self.authorize(req, &caller, channel) {
             return Outcome::Deny(d);
         }
-        let headers = upstream_headers(&identity, &self.cfg.identity_headers);
-        Outcome::Allow { identity, headers }
+        let mut headers = caller_headers(&caller, &self.cfg.identity_headers);
+        if channel.is_none() {
+            // Context from an untrusted surface is ignored and never forwarded.
+            headers
+                .remove
+                .push(self.cfg.request_context.channel_header.clone());
+        }
+        Outcome::Allow { caller, headers }
     }
 
-    /// Finds the server and asks the registry's policies; `None` allows.
-    fn authorize(&self, req: &RequestView<'_>, id: &Identity) -> Option<Denial> {
+    /// Where the protected resource metadata of the requested server is.
+    fn metadata_url(&self, req: &RequestView<'_>) -> Option<String> {
+        let public = self.cfg.public_url.as_deref()?;
         let snapshot = self.registry.snapshot();
-        let key = match req.context_extensions.and_then(|c| c.get(SERVER_EXTENSION)) {
-            Some(ext) => RouteKey::Extension(ext),
-            None => RouteKey::HostPath {
-                host: req.host,
-                path: req.path,
-            },
+        let server = snapshot.catalog.route(&route_key(req))?;
+        let prefix = server.route.path_prefixes.first()?;
+        Some(crate::api::metadata_url(public, prefix))
+    }
+
+    /// The channel header, honoured only from a surface trusted for context.
+    fn channel<'r>(&self, req: &'r RequestView<'r>, caller: &Caller) -> Option<&'r str> {
+        let trusted = matches!(caller, Caller::User(id) if id.surface.as_ref().is_some_and(|s| s.trusted_for_context));
+        trusted
+            .then(|| req.header(&self.cfg.request_context.channel_header))
+            .flatten()
+            .filter(|c| !c.is_empty())
+    }
+
+    fn mcp_request(&self, req: &RequestView<'_>) -> Result<McpRequest, Box<Denial>> {
+        match req.method {
+            "GET" | "DELETE" => Ok(McpRequest::connect_only(req.method)),
+            "POST" => {
+                let truncated = req.header(PARTIAL_BODY_HEADER) == Some("true");
+                parse_body(req.body, truncated, &self.limits).map_err(|e| Box::new(body_denial(e)))
+            }
+            _ => Err(Box::new(Denial::new(DenyReason::MethodNotAllowed))),
+        }
+    }
+
+    /// Finds the server, parses the body and asks the registry's policies
+    /// about every message; `None` allows.
+    fn authorize(
+        &self,
+        req: &RequestView<'_>,
+        caller: &Caller,
+        channel: Option<&str>,
+    ) -> Option<Denial> {
+        let snapshot = self.registry.snapshot();
+        let Some(server) = snapshot.catalog.route(&route_key(req)) else {
+            let mut d = Denial::new(DenyReason::UnknownServer);
+            d.message = "this route names no registered MCP server".into();
+            return Some(log_deny(d, caller, "-", "", req.path));
         };
-        let server = snapshot.catalog.route(&key).map(|s| s.name.as_str());
-        let query = Query {
-            principal: Principal::User {
+        let mcp = match self.mcp_request(req) {
+            Ok(m) => m,
+            Err(d) => return Some(log_deny(*d, caller, &server.name, "", req.path)),
+        };
+        let surface = caller.surface();
+        for call in &mcp.calls {
+            let query = Query {
+                principal: caller.principal(),
+                surface,
+                server: &server.name,
+                action: call.action,
+                tool: call.tool.as_deref(),
+                context: CallContext {
+                    mcp_method: &call.method,
+                    channel,
+                    arguments: call.arguments.as_ref(),
+                },
+            };
+            let decision = snapshot.decide(&query);
+            if decision.allowed {
+                continue;
+            }
+            let reason = match decision.reason {
+                DecisionReason::UnknownServer => DenyReason::UnknownServer,
+                DecisionReason::UnknownTool => DenyReason::UnknownTool,
+                DecisionReason::InvalidArguments => DenyReason::InvalidArguments,
+                DecisionReason::Forbidden | DecisionReason::Allowed => DenyReason::Forbidden,
+                DecisionReason::Internal => DenyReason::Internal,
+            };
+            let mut d = Denial::new(reason);
+            d.message = decision.message;
+            d.policies = decision.policies;
+            d.jsonrpc_id = call.id.clone().or_else(|| mcp.first_id().cloned());
+            if !decision.errors.is_empty() {
+                tracing::warn!(target: "mcp_authz::decision", errors = ?decision.errors, "policy evaluation errors");
+            }
+            return Some(log_deny(d, caller, &server.name, &call.method, req.path));
+        }
+        tracing::debug!(
+            target: "mcp_authz::decision",
+            decision = "allow",
+            caller = %caller,
+            server = %server.name,
+            messages = mcp.calls.len(),
+        );
+        None
+    }
+}
+
+fn route_key<'a>(req: &RequestView<'a>) -> RouteKey<'a> {
+    match req.context_extensions.and_then(|c| c.get(SERVER_EXTENSION)) {
+        Some(ext) => RouteKey::Extension(ext),
+        None => RouteKey::HostPath {
+            host: req.host,
+            path: req.path,
+        },
+    }
+}
+
+fn body_denial(e: BodyError) -> Denial {
+    let reason = match e {
+        BodyError::TooLarge(_) | BodyError::Truncated => DenyReason::BodyTooLarge,
+        _ => DenyReason::InvalidBody,
+    };
+    let mut d = Denial::new(reason);
+    d.code = e.jsonrpc_code();
+    d.message = e.to_string();
+    d
+}
+
+fn log_deny(d: Denial, caller: &Caller, server: &str, method: &str, path: &str) -> Denial {
+    tracing::info!(
+        target: "mcp_authz::decision",
+        decision = "deny",
+        reason = d.reason.code(),
+        caller = %caller,
+        server,
+        mcp_method = method,
+        path,
+        policies = ?d.policies,
+        message = %d.message,
+    );
+    d
+}
+
+impl Caller {
+    fn principal(&self) -> Principal<'_> {
+        match self {
+            Caller::User(id) => Principal::User {
                 id: &id.user,
                 groups: &id.groups,
                 business_groups: &id.business_groups,
             },
-            surface: id.surface.as_deref().map(|s| s.name.as_str()),
-            // An unroutable request asks for a server no registry can hold.
-            server: server.unwrap_or(""),
-            action: Action::Connect,
-            tool: None,
-        };
-        let decision = snapshot.decide(&query);
-        let log_server = server.unwrap_or("-");
-        if decision.allowed {
-            tracing::debug!(
-                target: "mcp_authz::decision",
-                decision = "allow",
-                user = %id.user,
-                server = log_server,
-                policies = ?decision.policies,
-            );
-            return None;
+            Caller::Service(id) => Principal::Service { id },
         }
-        let reason = match decision.reason {
-            DecisionReason::UnknownServer | DecisionReason::UnknownTool => {
-                DenyReason::UnknownServer
-            }
-            DecisionReason::Forbidden | DecisionReason::Allowed => DenyReason::Forbidden,
-            DecisionReason::Internal => DenyReason::Internal,
-        };
-        tracing::info!(
-            target: "mcp_authz::decision",
-            decision = "deny",
-            reason = reason.code(),
-            user = %id.user,
-            server = log_server,
-            path = req.path,
-            policies = ?decision.policies,
-            errors = ?decision.errors,
-        );
-        let message = if server.is_none() {
-            "this route names no registered MCP server".to_owned()
-        } else {
-            decision.message
-        };
-        Some(Denial {
-            reason,
-            message,
-            jsonrpc_id: None,
-            policies: decision.policies,
-        })
     }
 
-    async fn authenticate(&self, req: &RequestView<'_>) -> Result<Arc<Identity>, Denial> {
-        let deny = |reason: DenyReason, detail: &dyn std::fmt::Display| {
-            tracing::info!(
-                target: "mcp_authz::decision",
-                decision = "deny",
-                reason = reason.code(),
-                detail = %detail,
-                path = req.path,
-            );
-            Denial::new(reason)
-        };
-        let Some(value) = req.header("authorization") else {
-            return Err(deny(DenyReason::MissingToken, &"no authorization header"));
-        };
-        // Envoy joins repeated headers with a comma; a JWT never contains one.
-        if value.contains(',') {
-            return Err(deny(
-                DenyReason::InvalidRequest,
-                &"several authorization headers",
-            ));
+    fn surface(&self) -> Option<&str> {
+        match self {
+            Caller::User(id) => id.surface.as_deref().map(|s| s.name.as_str()),
+            Caller::Service(_) => None,
         }
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => {
-                return Err(deny(
-                    DenyReason::MissingToken,
-                    &"authorization is not a bearer token",
-                ));
-            }
-        };
-        let key = TokenCache::<Arc<Identity>>::hash(token);
-        if let Some(id) = self.cache.get(&key) {
-            return Ok(id);
-        }
-        let verified = self
-            .verifier
-            .verify(token)
-            .await
-            .map_err(|e| deny(DenyReason::InvalidToken, &e))?;
-        let identity = Identity::from_token(&verified, &self.cfg.claims, &self.cfg.surfaces)
-            .map_err(|e| deny(DenyReason::InvalidToken, &e))?;
-        let identity = Arc::new(identity);
-        self.cache
-            .insert(key, identity.clone(), identity.expires_at);
-        Ok(identity)
     }
 }

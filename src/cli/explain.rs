@@ -7,7 +7,7 @@ use super::ConfigArg;
 use crate::identity::Identity;
 use crate::jwt::Verifier;
 use crate::policy::Action;
-use crate::registry::{Principal, Query, Snapshot};
+use crate::registry::{CallContext, Principal, Query, Snapshot};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -40,6 +40,12 @@ pub struct Args {
     /// Action (connect, call_tool, list_tools, read_resource, get_prompt).
     #[arg(long)]
     pub action: Option<String>,
+    /// Channel the surface passes (trusted surfaces only, as in a real request).
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// `tools/call` arguments as a JSON object.
+    #[arg(long, value_name = "JSON")]
+    pub arguments: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -91,12 +97,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, Some(_)) => Action::CallTool,
         (None, None) => Action::Connect,
     };
+    let arguments: Option<serde_json::Map<String, serde_json::Value>> = match &args.arguments {
+        Some(a) => Some(serde_json::from_str(a).context("--arguments: not a JSON object")?),
+        None => None,
+    };
     let q = Query {
         principal,
         surface,
         server: &args.server,
         action,
         tool: args.tool.as_deref(),
+        context: CallContext {
+            mcp_method: "",
+            channel: args.channel.as_deref(),
+            arguments: arguments.as_ref(),
+        },
     };
     let d = snap.decide(&q);
     let infos: Vec<_> = d

@@ -6,6 +6,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
+use crate::api::{ApiState, router as api_router};
 use crate::check::Checker;
 use crate::ext_authz::{AuthzService, SERVICE_NAME};
 use crate::jwt::Verifier;
@@ -46,6 +47,9 @@ async fn serve(
     let admin = TcpListener::bind(cfg.listen.admin)
         .await
         .with_context(|| format!("listen.admin: cannot bind `{}`", cfg.listen.admin))?;
+    let public = TcpListener::bind(cfg.listen.public)
+        .await
+        .with_context(|| format!("listen.public: cannot bind `{}`", cfg.listen.public))?;
     verifier.spawn_refreshers();
     tokio::spawn(registry.clone().watch());
 
@@ -61,7 +65,7 @@ async fn serve(
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
-    let state = AdminState::new(verifier, registry);
+    let state = AdminState::new(verifier, registry.clone());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let grpc_addr = grpc.local_addr()?;
@@ -78,6 +82,14 @@ async fn serve(
         axum::serve(admin, admin_router(state.clone())).with_graceful_shutdown(async move {
             let _ = admin_stop.wait_for(|s| *s).await;
         });
+    let mut public_stop = stop_rx.clone();
+    let api = Arc::new(ApiState {
+        cfg: cfg.clone(),
+        registry: registry.clone(),
+    });
+    let public_server = axum::serve(public, api_router(api)).with_graceful_shutdown(async move {
+        let _ = public_stop.wait_for(|s| *s).await;
+    });
     state.set_serving(true);
     tracing::info!(grpc = %grpc_addr, admin = %admin_addr, "mcp-authz serving");
 
@@ -87,9 +99,15 @@ async fn serve(
         state.set_serving(false);
         let _ = stop_tx.send(true);
     };
-    let (g, a, ()) = tokio::join!(grpc_server, admin_server.into_future(), signals);
+    let (g, a, p, ()) = tokio::join!(
+        grpc_server,
+        admin_server.into_future(),
+        public_server.into_future(),
+        signals
+    );
     g.context("gRPC server failed")?;
     a.context("admin server failed")?;
+    p.context("public server failed")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -36,13 +36,26 @@ pub const DEFAULT_USER_HEADER: &str = "x-forwarded-user";
 /// Default upstream header carrying the groups.
 pub const DEFAULT_GROUPS_HEADER: &str = "x-forwarded-groups";
 /// Identity headers always removed from client requests unless mcp-authz sets them.
-pub const DEFAULT_STRIP_HEADERS: [&str; 5] = [
+pub const DEFAULT_STRIP_HEADERS: [&str; 6] = [
     "x-forwarded-user",
+    "x-forwarded-service",
     "x-forwarded-groups",
     "x-forwarded-business-groups",
     "x-forwarded-surface",
     "x-forwarded-email",
 ];
+/// Default public HTTP address (RFC 9728 resource metadata).
+pub const DEFAULT_PUBLIC_ADDR: &str = "127.0.0.1:9193";
+/// Default upstream header carrying a service caller's SPIFFE id.
+pub const DEFAULT_SERVICE_HEADER: &str = "x-forwarded-service";
+/// Default header a trusted surface uses to pass its channel.
+pub const DEFAULT_CHANNEL_HEADER: &str = "x-mcp-channel";
+/// Default largest MCP request body (Envoy's `with_request_body.max_request_bytes`).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Default deepest JSON nesting accepted in a body.
+pub const DEFAULT_MAX_JSON_DEPTH: usize = 32;
+/// Default largest JSON-RPC batch.
+pub const DEFAULT_MAX_BATCH: usize = 32;
 /// Default `realm` in `WWW-Authenticate`.
 pub const DEFAULT_REALM: &str = "mcp-authz";
 /// Default largest bearer token accepted, in bytes.

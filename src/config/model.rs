@@ -26,6 +26,10 @@ pub struct Config {
     /// How often policy and registry files are hashed to detect changes
     /// (file events trigger an earlier check).
     pub reload_interval: Duration,
+    pub request_context: RequestContextConfig,
+    /// Public base URL (scheme://host[:port]) MCP clients use; builds the
+    /// RFC 9728 resource URLs. `None`: no resource metadata is advertised.
+    pub public_url: Option<String>,
 }
 
 /// Where the Cedar schema, policies and policy tests are.
@@ -52,6 +56,8 @@ pub struct RegistrySources {
 pub struct Listen {
     pub grpc: SocketAddr,
     pub admin: SocketAddr,
+    /// Public HTTP: RFC 9728 protected resource metadata, routed by Envoy.
+    pub public: SocketAddr,
 }
 
 /// One trusted token issuer.
@@ -139,6 +145,8 @@ pub struct IdentityHeaders {
     pub groups: String,
     pub business_groups: Option<String>,
     pub surface: Option<String>,
+    /// Carries the SPIFFE id of a service caller.
+    pub service: String,
     /// Removed from every allowed request unless mcp-authz sets them.
     pub strip: Vec<String>,
     pub strip_authorization: bool,
@@ -156,4 +164,15 @@ pub struct Denials {
 pub struct Limits {
     pub max_token_bytes: usize,
     pub token_cache_entries: u64,
+    pub max_body_bytes: usize,
+    pub max_json_depth: usize,
+    pub max_batch: usize,
+}
+
+/// Request context a trusted surface may pass.
+#[derive(Debug, Clone)]
+pub struct RequestContextConfig {
+    /// Header carrying the channel (e.g. `#airflow-support`); honoured only
+    /// from surfaces with `trusted_for_context`, stripped from all others.
+    pub channel_header: String,
 }

@@ -32,6 +32,10 @@ pub struct RawConfig {
     pub registry: Option<RawRegistry>,
     #[serde(default)]
     pub reload: RawReload,
+    #[serde(default)]
+    pub request_context: RawRequestContext,
+    #[serde(default)]
+    pub resource_metadata: RawResourceMetadata,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -39,6 +43,7 @@ pub struct RawConfig {
 pub struct RawListen {
     pub grpc: Option<String>,
     pub admin: Option<String>,
+    pub public: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,6 +101,7 @@ pub struct RawIdentityHeaders {
     pub groups: Option<String>,
     pub business_groups: Option<String>,
     pub surface: Option<String>,
+    pub service: Option<String>,
     pub strip: Option<Vec<String>>,
     #[serde(default)]
     pub strip_authorization: bool,
@@ -113,6 +119,22 @@ pub struct RawDenials {
 pub struct RawLimits {
     pub max_token_bytes: Option<usize>,
     pub token_cache_entries: Option<u64>,
+    pub max_body_bytes: Option<usize>,
+    pub max_json_depth: Option<usize>,
+    pub max_batch: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequestContext {
+    pub channel_header: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResourceMetadata {
+    /// Public base URL of the Envoy in front of the MCP servers.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

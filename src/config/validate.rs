@@ -74,6 +74,11 @@ impl Config {
                 raw.listen.admin.as_deref(),
                 DEFAULT_ADMIN_ADDR,
             ),
+            public: p.addr(
+                "listen.public",
+                raw.listen.public.as_deref(),
+                DEFAULT_PUBLIC_ADDR,
+            ),
         };
         if raw.issuers.is_empty() {
             p.push("issuers", "at least one issuer is required");
@@ -127,9 +132,40 @@ impl Config {
                 .limits
                 .token_cache_entries
                 .unwrap_or(DEFAULT_TOKEN_CACHE_ENTRIES),
+            max_body_bytes: raw.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            max_json_depth: raw.limits.max_json_depth.unwrap_or(DEFAULT_MAX_JSON_DEPTH),
+            max_batch: raw.limits.max_batch.unwrap_or(DEFAULT_MAX_BATCH),
         };
         if limits.max_token_bytes < 64 {
             p.push("limits.max_token_bytes", "must be at least 64");
+        }
+        if limits.max_body_bytes < 256 {
+            p.push("limits.max_body_bytes", "must be at least 256");
+        }
+        if !(2..=128).contains(&limits.max_json_depth) {
+            p.push("limits.max_json_depth", "must be between 2 and 128");
+        }
+        if limits.max_batch == 0 {
+            p.push("limits.max_batch", "must be at least 1");
+        }
+        let channel_header = p.header_name(
+            "request_context.channel_header".into(),
+            raw.request_context
+                .channel_header
+                .as_deref()
+                .unwrap_or(DEFAULT_CHANNEL_HEADER),
+        );
+        let public_url = raw
+            .resource_metadata
+            .public_url
+            .map(|u| u.trim_end_matches('/').to_owned());
+        if let Some(u) = &public_url
+            && !matches!(reqwest::Url::parse(u), Ok(x) if matches!(x.scheme(), "http" | "https") && x.path() == "/")
+        {
+            p.push(
+                "resource_metadata.public_url",
+                format!("`{u}` must be an http(s) URL with no path"),
+            );
         }
         let paths = |list: &[String]| {
             list.iter()
@@ -204,6 +240,8 @@ impl Config {
             policies,
             registry,
             reload_interval,
+            request_context: RequestContextConfig { channel_header },
+            public_url,
         })
     }
 }
@@ -425,6 +463,10 @@ fn identity_headers(p: &mut Problems, raw: RawIdentityHeaders) -> IdentityHeader
     let surface = raw
         .surface
         .map(|h| p.header_name("identity_headers.surface".into(), &h));
+    let service = p.header_name(
+        "identity_headers.service".into(),
+        raw.service.as_deref().unwrap_or(DEFAULT_SERVICE_HEADER),
+    );
     let strip_src: Vec<String> = raw.strip.unwrap_or_else(|| {
         DEFAULT_STRIP_HEADERS
             .iter()
@@ -479,6 +521,7 @@ fn identity_headers(p: &mut Problems, raw: RawIdentityHeaders) -> IdentityHeader
         groups,
         business_groups,
         surface,
+        service,
         strip,
         strip_authorization: raw.strip_authorization,
     }

@@ -26,6 +26,31 @@ pub struct UpstreamHeaders {
     pub remove: Vec<String>,
 }
 
+/// Upstream headers for any caller: a user's identity, or a service's SPIFFE id.
+pub fn caller_headers(caller: &crate::check::Caller, cfg: &IdentityHeaders) -> UpstreamHeaders {
+    match caller {
+        crate::check::Caller::User(id) => upstream_headers(id, cfg),
+        crate::check::Caller::Service(spiffe) => {
+            let mut out = UpstreamHeaders::default();
+            out.set
+                .push((cfg.service.clone(), encode_header_value(spiffe)));
+            strip_unset(&mut out, cfg);
+            out
+        }
+    }
+}
+
+fn strip_unset(out: &mut UpstreamHeaders, cfg: &IdentityHeaders) {
+    for h in &cfg.strip {
+        if !out.set.iter().any(|(n, _)| n == h) {
+            out.remove.push(h.clone());
+        }
+    }
+    if cfg.strip_authorization {
+        out.remove.push("authorization".into());
+    }
+}
+
 /// Computes the upstream identity headers for an identity.
 pub fn upstream_headers(id: &Identity, cfg: &IdentityHeaders) -> UpstreamHeaders {
     let mut out = UpstreamHeaders::default();
@@ -49,14 +74,7 @@ pub fn upstream_headers(id: &Identity, cfg: &IdentityHeaders) -> UpstreamHeaders
     if let (Some(h), Some(s)) = (&cfg.surface, &id.surface) {
         out.set.push((h.clone(), encode_header_value(&s.name)));
     }
-    for h in &cfg.strip {
-        if !out.set.iter().any(|(n, _)| n == h) {
-            out.remove.push(h.clone());
-        }
-    }
-    if cfg.strip_authorization {
-        out.remove.push("authorization".into());
-    }
+    strip_unset(&mut out, cfg);
     out
 }
 
@@ -70,6 +88,7 @@ mod tests {
             groups: "x-forwarded-groups".into(),
             business_groups: Some("x-forwarded-business-groups".into()),
             surface: None,
+            service: "x-forwarded-service".into(),
             strip: vec![
                 "x-forwarded-user".into(),
                 "x-forwarded-groups".into(),

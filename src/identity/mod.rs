@@ -3,7 +3,7 @@
 
 mod headers;
 
-pub use headers::{UpstreamHeaders, encode_header_value, upstream_headers};
+pub use headers::{UpstreamHeaders, caller_headers, encode_header_value, upstream_headers};
 
 use std::sync::Arc;
 

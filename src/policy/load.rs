@@ -50,10 +50,13 @@ fn describe(d: &dyn Diagnostic, fallback: &dyn std::fmt::Display) -> (Option<usi
     (offset, msg)
 }
 
-/// Reads and parses the Cedar schema.
-pub fn load_schema(path: &Path) -> Result<Schema, PolicyError> {
-    let text = std::fs::read_to_string(path)
+/// Reads and parses the Cedar schema, with `generated` (declarations derived
+/// from the registry) appended after the file's own text.
+pub fn load_schema(path: &Path, generated: &str) -> Result<Schema, PolicyError> {
+    let mut text = std::fs::read_to_string(path)
         .map_err(|e| PolicyError::new(path, None, format!("cannot read schema: {e}")))?;
+    let own_len = text.len();
+    text.push_str(generated);
     match Schema::from_cedarschema_str(&text) {
         Ok((schema, _warnings)) => Ok(schema),
         Err(e) => {
@@ -68,6 +71,12 @@ pub fn load_schema(path: &Path) -> Result<Schema, PolicyError> {
             } else {
                 format!("{msg}: {detail}")
             };
+            if offset.is_some_and(|o| o >= own_len) {
+                let msg = format!(
+                    "{msg} (in the declarations generated from the registry's tool input schemas)"
+                );
+                return Err(PolicyError::new(path, None, msg));
+            }
             Err(PolicyError::new(
                 path,
                 offset.map(|o| line_of(&text, o)),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::decide::{Decision, DecisionReason, Principal, Query};
+use super::decide::{CallContext, Decision, DecisionReason, Principal, Query};
 use super::load::{expand, read};
 use super::snapshot::Snapshot;
 use crate::config::{ConfigError, parse_yaml};
@@ -47,6 +47,10 @@ pub struct Case {
     pub tool: Option<String>,
     /// Action, default `connect` (or `call_tool` when `tool` is set).
     pub action: Option<String>,
+    /// Channel passed by the surface (honoured by policies only as given here).
+    pub channel: Option<String>,
+    /// `tools/call` arguments.
+    pub arguments: Option<serde_json::Map<String, serde_json::Value>>,
     pub expect: Expect,
     /// Exact set of determining policy ids, if given.
     pub policies: Option<Vec<String>>,
@@ -95,6 +99,17 @@ impl Case {
             server: &self.server,
             action: self.action()?,
             tool: self.tool.as_deref(),
+            context: CallContext {
+                mcp_method: match self.action()? {
+                    Action::CallTool => "tools/call",
+                    Action::ListTools => "tools/list",
+                    Action::ReadResource => "resources/read",
+                    Action::GetPrompt => "prompts/get",
+                    Action::Connect => "initialize",
+                },
+                channel: self.channel.as_deref(),
+                arguments: self.arguments.as_ref(),
+            },
         };
         let d = snap.decide(&q);
         let got = if d.allowed {

@@ -52,6 +52,9 @@ pub struct Tool {
     /// Owner's estimate of minutes saved per call (the time-saved metric).
     pub minutes_saved_per_call: f64,
     pub input_schema: Option<serde_json::Value>,
+    /// Arguments typed for Cedar, from `input_schema`.
+    #[serde(skip)]
+    pub arguments: Vec<(String, super::arguments::ArgType)>,
 }
 
 /// How Envoy routes to a server.

@@ -4,6 +4,9 @@
 use std::collections::HashSet;
 
 use cedar_policy::{Context, Entities, Entity, EntityUid, Request, RestrictedExpression};
+use serde_json::{Map, Value};
+
+use super::arguments::context_value;
 
 use super::catalog::Server;
 use super::entities::surface_or_unknown;
@@ -25,6 +28,17 @@ pub enum Principal<'a> {
     Service { id: &'a str },
 }
 
+/// Request context passed to Cedar besides the surface.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallContext<'a> {
+    /// JSON-RPC method (empty for a request without a body).
+    pub mcp_method: &'a str,
+    /// Channel passed by a trusted surface.
+    pub channel: Option<&'a str>,
+    /// `tools/call` arguments.
+    pub arguments: Option<&'a Map<String, Value>>,
+}
+
 /// One authorization question.
 #[derive(Debug, Clone, Copy)]
 pub struct Query<'a> {
@@ -35,6 +49,7 @@ pub struct Query<'a> {
     pub action: Action,
     /// Tool name, for [`Action::CallTool`].
     pub tool: Option<&'a str>,
+    pub context: CallContext<'a>,
 }
 
 /// Why a decision came out as it did.
@@ -48,6 +63,8 @@ pub enum DecisionReason {
     UnknownTool,
     /// A policy forbids it, or none permits it.
     Forbidden,
+    /// Tool arguments do not match the tool's input schema.
+    InvalidArguments,
     /// Entities or request could not be built: fail closed.
     Internal,
 }
@@ -159,7 +176,23 @@ impl Snapshot {
             }
             _ => None,
         };
-        let built = self.request_parts(q, server, tool.map(|t| t.name.as_str()));
+        let arguments = match tool {
+            Some(t) => {
+                match context_value(&server.name, &t.name, &t.arguments, q.context.arguments) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return Decision::deny(
+                            DecisionReason::InvalidArguments,
+                            Action::CallTool,
+                            format!("{}: {e}", t.name),
+                        );
+                    }
+                }
+            }
+            None => context_value(&server.name, "", &[], None)
+                .unwrap_or_else(|_| RestrictedExpression::new_bool(false)),
+        };
+        let built = self.request_parts(q, server, tool.map(|t| t.name.as_str()), arguments);
         let (principal, entities, context) = match built {
             Ok(parts) => parts,
             Err(e) => {
@@ -221,6 +254,7 @@ impl Snapshot {
         q: &Query<'_>,
         server: &Server,
         tool: Option<&str>,
+        arguments: RestrictedExpression,
     ) -> Result<(EntityUid, Entities, Context), String> {
         let (principal, principal_entity) = principal_entity(&q.principal)?;
         let surface = surface_or_unknown(&self.entities, q.surface);
@@ -234,11 +268,24 @@ impl Snapshot {
             list.push(e.clone());
         }
         let entities = Entities::from_entities(list, None).map_err(|e| e.to_string())?;
-        let context = Context::from_pairs([(
-            "surface".to_owned(),
-            RestrictedExpression::new_entity_uid(surface.uid()),
-        )])
-        .map_err(|e| e.to_string())?;
+        let mut pairs = vec![
+            (
+                "surface".to_owned(),
+                RestrictedExpression::new_entity_uid(surface.uid()),
+            ),
+            (
+                "mcp_method".to_owned(),
+                RestrictedExpression::new_string(q.context.mcp_method.to_owned()),
+            ),
+            ("arguments".to_owned(), arguments),
+        ];
+        if let Some(c) = q.context.channel {
+            pairs.push((
+                "channel".to_owned(),
+                RestrictedExpression::new_string(c.to_owned()),
+            ));
+        }
+        let context = Context::from_pairs(pairs).map_err(|e| e.to_string())?;
         Ok((principal, entities, context))
     }
 
@@ -319,6 +366,7 @@ impl Snapshot {
                 server: &server.name,
                 action: Action::Connect,
                 tool: None,
+                context: CallContext::default(),
             };
             if !self.decide_on(&q, server, &self.engine).allowed {
                 continue;
@@ -372,6 +420,7 @@ mod tests {
             server: "knowledge",
             action: Action::Connect,
             tool: None,
+            context: CallContext::default(),
         };
         let d = snap.decide(&q);
         assert!(d.allowed, "the enforced policies decide");

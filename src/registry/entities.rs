@@ -94,6 +94,10 @@ impl StaticEntities {
                     ),
                     ("allowed_surfaces", set(allowed)),
                     ("channels", RestrictedExpression::new_set(channels)),
+                    (
+                        "channel_scoped",
+                        RestrictedExpression::new_bool(!sv.channels.is_empty()),
+                    ),
                 ],
                 HashSet::new(),
             )?;

@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::arguments::record_type;
 use super::catalog::*;
 use super::raw::{RawCatalog, RawServer};
 use crate::config::{ConfigError, Problem, Surface, parse_yaml};
@@ -235,6 +236,7 @@ fn server(
             destructive: t.destructive,
             requires_approval: t.requires_approval,
             minutes_saved_per_call: minutes,
+            arguments: t.input_schema.as_ref().map(record_type).unwrap_or_default(),
             input_schema: t.input_schema,
         });
     }

@@ -4,6 +4,7 @@
 //! see?"). Knows nothing of gRPC or Envoy; the ext_authz service and the CLI
 //! call this library.
 
+mod arguments;
 mod cases;
 mod catalog;
 mod decide;
@@ -13,9 +14,10 @@ mod raw;
 mod reload;
 mod snapshot;
 
+pub use arguments::{ArgType, ArgumentError};
 pub use cases::{Case, CaseFile, Expect, Failure, Report, run_files};
 pub use catalog::{Catalog, Namespace, RouteKey, Sensitivity, Server, Tool};
-pub use decide::{Decision, DecisionReason, Principal, Query};
+pub use decide::{CallContext, Decision, DecisionReason, Principal, Query};
 pub use entities::StaticEntities;
 pub use load::{expand, load_catalog};
 pub use reload::{Registry, ReloadStatus};

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use cedar_policy::Entities;
 use sha2::{Digest, Sha256};
 
+use super::arguments::schema_fragment;
 use super::catalog::Catalog;
 use super::entities::StaticEntities;
 use super::load::{expand, load_catalog};
@@ -68,7 +69,8 @@ impl Snapshot {
     /// Reads, parses and validates everything; touches no shared state.
     pub fn load(cfg: &Config) -> Result<Self, LoadError> {
         let hash = source_hash(cfg);
-        let schema = load_schema(&cfg.policies.schema)?;
+        let catalog = load_catalog(&cfg.registry.files, &cfg.surfaces)?;
+        let schema = load_schema(&cfg.policies.schema, &schema_fragment(&catalog))?;
         let engine = PolicyEngine::load(&schema, &expand(&cfg.policies.files, "cedar")?)?;
         let shadow = if cfg.policies.shadow.is_empty() {
             None

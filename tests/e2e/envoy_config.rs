@@ -38,6 +38,8 @@ fn quickstart_uses_exactly_the_canonical_ports() {
             CANONICAL_PORTS[5],
             CANONICAL_PORTS[6],
         ],
+        mtls_listener: CANONICAL_PORTS[7],
+        authz_public: CANONICAL_PORTS[8],
     };
     // render_config panics on a missing or unknown port.
     assert_eq!(render_config(&template, &identity), template);
@@ -46,12 +48,14 @@ fn quickstart_uses_exactly_the_canonical_ports() {
 #[tokio::test(flavor = "multi_thread")]
 async fn authz_outage_is_a_503_not_a_policy_deny() {
     let echo = Echo::start().await;
-    let [listener, admin, nobody] = ports::free_ports();
+    let [listener, admin, nobody, mtls_listener, authz_public] = ports::free_ports();
     let envoy = Envoy::start(EnvoyPorts {
         listener,
         admin,
         authz_grpc: nobody,
         upstreams: [echo.port; 4],
+        mtls_listener,
+        authz_public,
     })
     .await;
     let token = demo_token(&demo_claims("alice"));

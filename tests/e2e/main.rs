@@ -9,8 +9,11 @@
 
 mod harness;
 
+mod broken_files;
 mod cli;
 mod envoy_config;
 mod identity_headers;
 mod invalid_tokens;
+mod policy_rules;
+mod reload;
 mod remote_jwks;

@@ -9,10 +9,13 @@ use tempfile::TempDir;
 
 use super::ports::free_ports;
 use super::process::ChildGuard;
-use super::{http_client, poll_until, repo_path};
+use super::{POLL_INTERVAL, http_client, poll_until, repo_path};
 
 /// How long mcp-authz may take to answer `/readyz` with 200.
 const READY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How long a policy or registry change may take to show in `/readyz`.
+pub const RELOAD_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The mcp-authz binary cargo built for this test run.
 pub const AUTHZ_BIN: &str = env!("CARGO_BIN_EXE_mcp-authz");
@@ -40,22 +43,24 @@ pub struct PolicySources {
 }
 
 fn paths(list: &[PathBuf]) -> Value {
-    json!(list.iter().map(|p| p.to_str().expect("utf-8 path")).collect::<Vec<_>>())
+    json!(
+        list.iter()
+            .map(|p| p.to_str().expect("utf-8 path"))
+            .collect::<Vec<_>>()
+    )
 }
 
 /// The quickstart config (`examples/quickstart/mcp-authz.yaml`) with absolute
-/// `base_dir`, the given listen ports and `opts` applied.
-pub fn authz_config(opts: &AuthzOptions, grpc_port: u16, admin_port: u16) -> Value {
-    authz_config_with(opts, &PolicySources::default(), grpc_port, admin_port)
-}
-
-/// [`authz_config`] with policy and registry `sources` applied too.
-pub fn authz_config_with(
+/// `base_dir`, the given listen ports, and `opts` and `sources` applied.
+pub fn authz_config(
     opts: &AuthzOptions,
     sources: &PolicySources,
     grpc_port: u16,
     admin_port: u16,
 ) -> Value {
+    // The public (RFC 9728) port is picked here so callers need not care;
+    // `Authz` reads it back from the config.
+    let [public_port] = free_ports();
     let quickstart = repo_path("examples/quickstart");
     let text =
         std::fs::read_to_string(quickstart.join("mcp-authz.yaml")).expect("read quickstart config");
@@ -63,12 +68,13 @@ pub fn authz_config_with(
     config["base_dir"] = json!(quickstart.to_str().expect("utf-8 path"));
     config["listen"]["grpc"] = json!(format!("127.0.0.1:{grpc_port}"));
     config["listen"]["admin"] = json!(format!("127.0.0.1:{admin_port}"));
+    config["listen"]["public"] = json!(format!("127.0.0.1:{public_port}"));
     let issuers = config["issuers"]
         .as_array_mut()
         .expect("quickstart has `issuers`");
     issuers.extend(opts.extra_issuers.iter().cloned());
     if let Some(schema) = &sources.schema {
-        config["policies"]["schema"] = paths(std::slice::from_ref(schema))[0].take();
+        config["policies"]["schema"] = json!(schema.to_str().expect("utf-8 path"));
     }
     if let Some(files) = &sources.policy_files {
         config["policies"]["files"] = paths(files);
@@ -86,6 +92,7 @@ pub fn authz_config_with(
 pub struct Authz {
     pub grpc_port: u16,
     pub admin_port: u16,
+    pub public_port: u16,
     guard: ChildGuard,
     _dir: TempDir,
 }
@@ -102,7 +109,12 @@ impl Authz {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("mcp-authz.yaml");
         // JSON is YAML: the file is read by the same loader as any YAML config.
-        let config = authz_config_with(opts, sources, grpc_port, admin_port);
+        let config = authz_config(opts, sources, grpc_port, admin_port);
+        let public_port: u16 = config["listen"]["public"]
+            .as_str()
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .expect("listen.public is set");
         std::fs::write(
             &config_path,
             serde_json::to_string_pretty(&config).expect("json"),
@@ -119,6 +131,7 @@ impl Authz {
         let mut authz = Self {
             grpc_port,
             admin_port,
+            public_port,
             guard,
             _dir: dir,
         };
@@ -155,6 +168,26 @@ impl Authz {
         let status = resp.status().as_u16();
         let text = resp.text().await.expect("readyz body");
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Polls `/readyz` until `pred` holds for its `policies` object (the reload
+    /// status) and returns that object; panics after [`RELOAD_DEADLINE`].
+    pub async fn wait_policies(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let end = std::time::Instant::now() + RELOAD_DEADLINE;
+        loop {
+            let (_, body) = self.readyz().await;
+            let policies = &body["policies"];
+            if pred(policies) {
+                return policies.clone();
+            }
+            if std::time::Instant::now() >= end {
+                panic!(
+                    "/readyz never showed {what} within {RELOAD_DEADLINE:?}; last: {policies}\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
     }
 
     /// Sends SIGTERM and returns the exit status (panics if it does not exit in time).

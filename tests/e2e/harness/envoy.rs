@@ -13,7 +13,10 @@ use super::{http_client, poll_until, repo_path};
 const READY_DEADLINE: Duration = Duration::from_secs(20);
 
 /// The ports written in `envoy/quickstart.yaml`, in the order of [`EnvoyPorts::map`].
-pub const CANONICAL_PORTS: [u16; 7] = [10000, 9901, 9191, 18001, 18002, 18003, 18004];
+pub const CANONICAL_PORTS: [u16; 9] = [10000, 9901, 9191, 18001, 18002, 18003, 18004, 10443, 9193];
+
+/// Where `envoy/quickstart.yaml` finds its DEMO-ONLY TLS files (relative to the repo).
+pub const CANONICAL_TLS_DIR: &str = "examples/quickstart/demo-only/tls/";
 
 /// The ports one test's Envoy uses instead of the canonical ones.
 #[derive(Clone, Copy, Debug)]
@@ -23,13 +26,27 @@ pub struct EnvoyPorts {
     pub authz_grpc: u16,
     /// presto, spark, knowledge, experimental.
     pub upstreams: [u16; 4],
+    /// The mTLS listener for services.
+    pub mtls_listener: u16,
+    /// mcp-authz public HTTP (RFC 9728 metadata).
+    pub authz_public: u16,
 }
 
 impl EnvoyPorts {
     /// Canonical port → this test's port.
-    fn map(&self) -> [(u16, u16); 7] {
+    fn map(&self) -> [(u16, u16); 9] {
         let [p, s, k, e] = self.upstreams;
-        let ours = [self.listener, self.admin, self.authz_grpc, p, s, k, e];
+        let ours = [
+            self.listener,
+            self.admin,
+            self.authz_grpc,
+            p,
+            s,
+            k,
+            e,
+            self.mtls_listener,
+            self.authz_public,
+        ];
         std::array::from_fn(|i| (CANONICAL_PORTS[i], ours[i]))
     }
 }
@@ -59,7 +76,7 @@ pub fn envoy_binary() -> PathBuf {
 pub fn render_config(template: &str, ports: &EnvoyPorts) -> String {
     const TOKEN: &str = "port_value: ";
     let map = ports.map();
-    let mut seen = [false; 7];
+    let mut seen = [false; 9];
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(at) = rest.find(TOKEN) {
@@ -110,8 +127,16 @@ pub struct Envoy {
 impl Envoy {
     /// Starts Envoy with `envoy/quickstart.yaml` and waits until it is LIVE.
     pub async fn start(ports: EnvoyPorts) -> Self {
+        let tls = repo_path(CANONICAL_TLS_DIR);
+        Self::start_with_tls(ports, &tls).await
+    }
+
+    /// [`Envoy::start`] with the mTLS listener's `ca.pem`, `server.pem` and
+    /// `server-key.pem` taken from `tls_dir`.
+    pub async fn start_with_tls(ports: EnvoyPorts, tls_dir: &Path) -> Self {
         let template = std::fs::read_to_string(repo_path("envoy/quickstart.yaml"))
-            .expect("read envoy/quickstart.yaml");
+            .expect("read envoy/quickstart.yaml")
+            .replace(CANONICAL_TLS_DIR, &format!("{}/", tls_dir.display()));
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("envoy.yaml");
         std::fs::write(&config, render_config(&template, &ports)).expect("write envoy config");

@@ -4,19 +4,22 @@
 
 pub mod authz;
 pub mod bad_tokens;
+pub mod decision;
 pub mod echo;
 pub mod envoy;
 pub mod http;
 pub mod oidc;
+pub mod policy_files;
 pub mod ports;
 pub mod process;
 pub mod tokens;
+pub mod traffic;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub use authz::{Authz, AuthzOptions};
+pub use authz::{Authz, AuthzOptions, PolicySources};
 pub use echo::{Echo, Seen};
 pub use envoy::{Envoy, EnvoyPorts};
 pub use http::Reply;
@@ -71,14 +74,21 @@ pub struct Stack {
 impl Stack {
     /// Starts the echo upstream (all four clusters), mcp-authz and Envoy.
     pub async fn start(opts: &AuthzOptions) -> Self {
+        Self::start_with(opts, &PolicySources::default()).await
+    }
+
+    /// [`Stack::start`] with policies and registry from `sources`.
+    pub async fn start_with(opts: &AuthzOptions, sources: &PolicySources) -> Self {
         let echo = Echo::start().await;
-        let authz = Authz::start(opts).await;
-        let [listener, admin] = ports::free_ports();
+        let authz = Authz::start_with(opts, sources).await;
+        let [listener, admin, mtls_listener] = ports::free_ports();
         let envoy = Envoy::start(EnvoyPorts {
             listener,
             admin,
             authz_grpc: authz.grpc_port,
             upstreams: [echo.port; 4],
+            mtls_listener,
+            authz_public: authz.public_port,
         })
         .await;
         Self {

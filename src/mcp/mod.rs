@@ -1,0 +1,69 @@
+//! MCP streamable HTTP traffic → typed requests: the JSON-RPC body (one
+//! message or a batch) and the HTTP method become Cedar actions, tools and
+//! arguments. Every malformed input is an error, never "no MCP request".
+
+mod parse;
+
+pub use parse::{BodyError, Limits, parse_body};
+
+use serde_json::{Map, Value};
+
+use crate::policy::Action;
+
+/// One JSON-RPC message of a request body, as authorization sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpCall {
+    /// JSON-RPC id (requests only; notifications and responses have none we echo).
+    pub id: Option<Value>,
+    /// JSON-RPC method; empty for a response sent by the client.
+    pub method: String,
+    pub action: Action,
+    /// Tool name for `tools/call`.
+    pub tool: Option<String>,
+    /// Tool arguments for `tools/call`.
+    pub arguments: Option<Map<String, Value>>,
+}
+
+/// What an HTTP request to an MCP endpoint asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpRequest {
+    /// Every message of the body in order; a GET or DELETE has one `connect`.
+    pub calls: Vec<McpCall>,
+    /// Whether the body was a JSON array.
+    pub batch: bool,
+}
+
+impl McpRequest {
+    /// A request with no body (GET opens the server stream, DELETE ends the session).
+    pub fn connect_only(method: &str) -> Self {
+        McpRequest {
+            calls: vec![McpCall {
+                id: None,
+                method: method.to_owned(),
+                action: Action::Connect,
+                tool: None,
+                arguments: None,
+            }],
+            batch: false,
+        }
+    }
+
+    /// The id to echo in an error for the whole request: the first request id.
+    pub fn first_id(&self) -> Option<&Value> {
+        self.calls.iter().find_map(|c| c.id.as_ref())
+    }
+}
+
+/// Maps a JSON-RPC method to the Cedar action it needs.
+///
+/// `initialize`, `ping`, notifications and every method not listed below need
+/// only `connect` (the server answers unknown methods itself).
+pub fn action_of(method: &str) -> Action {
+    match method {
+        "tools/call" => Action::CallTool,
+        "tools/list" => Action::ListTools,
+        "resources/read" => Action::ReadResource,
+        "prompts/get" => Action::GetPrompt,
+        _ => Action::Connect,
+    }
+}

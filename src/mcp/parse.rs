@@ -1,0 +1,279 @@
+//! Parsing a request body under limits: size, nesting depth, batch size.
+
+use serde_json::{Map, Value};
+
+use super::{McpCall, McpRequest, action_of};
+use crate::policy::Action;
+
+/// Limits on untrusted bodies.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_depth: usize,
+    pub max_batch: usize,
+}
+
+/// Why a body is refused. Each maps to a JSON-RPC error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("request body was truncated by the proxy")]
+    Truncated,
+    #[error("a POST to an MCP endpoint needs a JSON-RPC body")]
+    Empty,
+    #[error("request body is nested deeper than {0} levels")]
+    TooDeep(usize),
+    #[error("request body is not JSON: {0}")]
+    NotJson(String),
+    #[error("not a JSON-RPC 2.0 message: {0}")]
+    NotJsonRpc(String),
+    #[error("batch of {0} messages is over the limit of {1}")]
+    BatchTooLarge(usize, usize),
+    #[error("empty batch")]
+    EmptyBatch,
+}
+
+impl BodyError {
+    /// JSON-RPC error code: -32700 for unparsable JSON, -32600 otherwise.
+    pub fn jsonrpc_code(&self) -> i64 {
+        match self {
+            BodyError::NotJson(_) | BodyError::TooDeep(_) => -32700,
+            _ => -32600,
+        }
+    }
+}
+
+/// Nesting depth of JSON text, counted without parsing (strings skipped), so a
+/// deeply nested body is refused before the parser recurses into it.
+fn depth_exceeds(body: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Parses an MCP POST body. `truncated` is Envoy's partial-body signal.
+pub fn parse_body(body: &[u8], truncated: bool, limits: &Limits) -> Result<McpRequest, BodyError> {
+    if truncated {
+        return Err(BodyError::Truncated);
+    }
+    if body.len() > limits.max_body_bytes {
+        return Err(BodyError::TooLarge(limits.max_body_bytes));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(BodyError::Empty);
+    }
+    if depth_exceeds(body, limits.max_depth) {
+        return Err(BodyError::TooDeep(limits.max_depth));
+    }
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| BodyError::NotJson(e.to_string()))?;
+    match value {
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(BodyError::EmptyBatch);
+            }
+            if items.len() > limits.max_batch {
+                return Err(BodyError::BatchTooLarge(items.len(), limits.max_batch));
+            }
+            let calls = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    message(v).map_err(|e| BodyError::NotJsonRpc(format!("batch element {i}: {e}")))
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(McpRequest { calls, batch: true })
+        }
+        v => Ok(McpRequest {
+            calls: vec![message(v).map_err(BodyError::NotJsonRpc)?],
+            batch: false,
+        }),
+    }
+}
+
+fn message(v: Value) -> Result<McpCall, String> {
+    let Value::Object(mut m) = v else {
+        return Err("a message must be a JSON object".into());
+    };
+    if m.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err("`jsonrpc` must be \"2.0\"".into());
+    }
+    let id = match m.remove("id") {
+        None => None,
+        Some(id @ (Value::String(_) | Value::Number(_))) => Some(id),
+        Some(Value::Null) => return Err("`id` must not be null".into()),
+        Some(_) => return Err("`id` must be a string or a number".into()),
+    };
+    let method = match m.remove("method") {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err("`method` must be a string".into()),
+        None if id.is_some() && (m.contains_key("result") || m.contains_key("error")) => {
+            // A client's response to a server request (sampling, elicitation).
+            return Ok(McpCall {
+                id: None,
+                method: String::new(),
+                action: Action::Connect,
+                tool: None,
+                arguments: None,
+            });
+        }
+        None => return Err("a message needs `method` (or `result`/`error` with an `id`)".into()),
+    };
+    let params = match m.remove("params") {
+        None => None,
+        Some(Value::Object(p)) => Some(p),
+        Some(Value::Array(_)) if method != "tools/call" => None,
+        Some(_) => return Err("`params` must be an object".into()),
+    };
+    let action = action_of(&method);
+    let (tool, arguments) = if action == Action::CallTool {
+        tool_call(params)?
+    } else {
+        (None, None)
+    };
+    Ok(McpCall {
+        id,
+        method,
+        action,
+        tool,
+        arguments,
+    })
+}
+
+/// Tool name and arguments of a `tools/call`.
+type ToolCall = (Option<String>, Option<Map<String, Value>>);
+
+fn tool_call(params: Option<Map<String, Value>>) -> Result<ToolCall, String> {
+    let Some(mut p) = params else {
+        return Err("`tools/call` needs `params`".into());
+    };
+    let name = match p.remove("name") {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        _ => return Err("`tools/call` needs `params.name`, a non-empty string".into()),
+    };
+    let args = match p.remove("arguments") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(a)) => a,
+        Some(_) => return Err("`params.arguments` must be an object".into()),
+    };
+    Ok((Some(name), Some(args)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    const L: Limits = Limits {
+        max_body_bytes: 1024,
+        max_depth: 8,
+        max_batch: 3,
+    };
+
+    fn parse(v: &str) -> Result<McpRequest, BodyError> {
+        parse_body(v.as_bytes(), false, &L)
+    }
+
+    #[test]
+    fn tools_call_yields_tool_and_arguments() {
+        let r = parse(r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"run_query","arguments":{"sql":"select 1"}}}"#).unwrap();
+        let c = &r.calls[0];
+        assert_eq!(c.action, Action::CallTool);
+        assert_eq!(c.tool.as_deref(), Some("run_query"));
+        assert_eq!(c.arguments.as_ref().unwrap()["sql"], "select 1");
+        assert_eq!(c.id, Some(json!(7)));
+    }
+
+    #[test]
+    fn methods_map_to_actions() {
+        for (m, a) in [
+            ("initialize", Action::Connect),
+            ("ping", Action::Connect),
+            ("notifications/initialized", Action::Connect),
+            ("tools/list", Action::ListTools),
+            ("resources/read", Action::ReadResource),
+            ("prompts/get", Action::GetPrompt),
+        ] {
+            let r = parse(&format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{m}"}}"#)).unwrap();
+            assert_eq!(r.calls[0].action, a, "{m}");
+        }
+    }
+
+    #[test]
+    fn batch_keeps_every_element() {
+        let r = parse(r#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":"x","result":{}}]"#).unwrap();
+        assert!(r.batch);
+        assert_eq!(r.calls.len(), 3);
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors() {
+        assert!(matches!(parse("not json"), Err(BodyError::NotJson(_))));
+        assert!(matches!(parse(""), Err(BodyError::Empty)));
+        assert!(matches!(parse("[]"), Err(BodyError::EmptyBatch)));
+        assert!(matches!(
+            parse(r#"{"id":1,"method":"x"}"#),
+            Err(BodyError::NotJsonRpc(_))
+        ));
+        assert!(matches!(
+            parse(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#),
+            Err(BodyError::NotJsonRpc(_))
+        ));
+        assert!(matches!(
+            parse(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}"#),
+            Err(BodyError::NotJsonRpc(_))
+        ));
+        assert!(matches!(
+            parse(
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":[1]}}"#
+            ),
+            Err(BodyError::NotJsonRpc(_))
+        ));
+        assert!(matches!(
+            parse("[[[[[[[[[[1]]]]]]]]]]"),
+            Err(BodyError::TooDeep(8))
+        ));
+        assert!(matches!(
+            parse_body(b"{}", true, &L),
+            Err(BodyError::Truncated)
+        ));
+        let big = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"{}"}}"#,
+            "x".repeat(2000)
+        );
+        assert!(matches!(parse(&big), Err(BodyError::TooLarge(1024))));
+        let four = r#"[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"a"}]"#;
+        assert!(matches!(parse(four), Err(BodyError::BatchTooLarge(4, 3))));
+    }
+
+    #[test]
+    fn brackets_inside_strings_do_not_count_as_depth() {
+        let r = parse(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"q":"[[[[[[[[[[[[\"{{{{{{"}}}"#,
+        );
+        assert!(r.is_ok(), "{r:?}");
+    }
+}
