@@ -194,8 +194,12 @@ fn representative() -> (Entities, Context, EntityUid) {
 }
 
 fn bench(c: &mut Criterion) {
-    // Load every size first and keep them, so each RSS reading sees fresh
-    // allocations rather than memory freed by an earlier size.
+    // Pay Cedar's one-time start-up costs (lazy statics, parser tables) before
+    // measuring, then load every size and keep them, so each RSS reading sees
+    // fresh allocations rather than memory freed by an earlier size.
+    for text in GLOBALS {
+        black_box(Policy::parse(None, text).unwrap());
+    }
     let loaded: Vec<Loaded> = SIZES.iter().map(|&n| load(n)).collect();
     let (entities, context, user) = representative();
     let authz = Authorizer::new();
@@ -213,7 +217,7 @@ fn bench(c: &mut Criterion) {
             assert_eq!(indexed, full, "indexed and full disagree at N = {}", l.n);
             assert!(indexed.allowed && indexed.errors.is_empty(), "{indexed:?}");
 
-            let mut g = c.benchmark_group(format!("{}", action.as_str()));
+            let mut g = c.benchmark_group(action.as_str());
             g.warm_up_time(Duration::from_millis(500));
             g.measurement_time(Duration::from_secs(2));
             g.sample_size(if l.n >= 1_000 { 10 } else { 50 });

@@ -14,7 +14,7 @@ mod raw;
 mod reload;
 mod snapshot;
 
-pub use arguments::{ArgType, ArgumentError};
+pub use arguments::{ArgType, ArgumentError, context_value};
 pub use cases::{Case, CaseFile, Expect, Failure, Report, run_files};
 pub use catalog::{Catalog, Namespace, RouteKey, Sensitivity, Server, Tool};
 pub use decide::{CallContext, Decision, DecisionReason, Principal, Query};

@@ -5,13 +5,17 @@
 pub mod authz;
 pub mod bad_tokens;
 pub mod decision;
+pub mod demo;
 pub mod echo;
 pub mod envoy;
 pub mod http;
+pub mod mcp_stack;
 pub mod oidc;
+pub mod pki;
 pub mod policy_files;
 pub mod ports;
 pub mod process;
+pub mod rpc;
 pub mod tokens;
 pub mod traffic;
 

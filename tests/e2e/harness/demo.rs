@@ -1,0 +1,72 @@
+//! The example company's demo MCP servers (`examples/demo_mcp_servers`) as
+//! Envoy's upstreams, and the rmcp client helpers the tests talk to them with.
+
+#[path = "../../../examples/demo_mcp_servers/client.rs"]
+pub mod client;
+#[path = "../../../examples/demo_mcp_servers/servers.rs"]
+pub mod servers;
+
+use std::collections::HashMap;
+
+use reqwest::header::{HeaderName, HeaderValue};
+use rmcp::ServiceExt;
+use rmcp::model::{ClientCapabilities, ClientConfig, Implementation};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+use client::McpClient;
+use servers::{RunningServer, all_names};
+
+/// The four demo servers, each on a free port of 127.0.0.1.
+///
+/// They are tasks of the test's runtime, not processes: they end with it.
+pub struct DemoServers {
+    running: Vec<RunningServer>,
+}
+
+impl DemoServers {
+    /// Starts presto, spark, knowledge and experimental.
+    pub async fn start() -> Self {
+        let mut running = Vec::new();
+        for name in all_names() {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind demo server");
+            running.push(servers::spawn(name, listener).expect("spawn demo server"));
+        }
+        Self { running }
+    }
+
+    /// Ports in [`super::EnvoyPorts::upstreams`] order: presto, spark, knowledge, experimental.
+    pub fn ports(&self) -> [u16; 4] {
+        // `all_names()` is in that order too.
+        std::array::from_fn(|i| self.running[i].addr.port())
+    }
+}
+
+/// [`client::connect`] over a given HTTP client (e.g. one presenting a
+/// client certificate), sending `headers` on every request.
+pub async fn connect_with(
+    http: reqwest::Client,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<McpClient> {
+    let custom_headers: HashMap<HeaderName, HeaderValue> = headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                HeaderName::from_bytes(n.as_bytes()).expect("header name"),
+                HeaderValue::from_str(v).expect("header value"),
+            )
+        })
+        .collect();
+    let transport = StreamableHttpClientTransport::with_client(
+        http,
+        StreamableHttpClientTransportConfig::with_uri(url).custom_headers(custom_headers),
+    );
+    let info = ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("mcp-authz-e2e", env!("CARGO_PKG_VERSION")),
+    );
+    Ok(info.serve(transport).await?)
+}
