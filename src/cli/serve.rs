@@ -15,6 +15,9 @@ use crate::telemetry::{AdminState, admin_router};
 
 use super::ConfigArg;
 
+/// How long in-flight requests may take to finish after SIGTERM.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -93,22 +96,31 @@ async fn serve(
     state.set_serving(true);
     tracing::info!(grpc = %grpc_addr, admin = %admin_addr, "mcp-authz serving");
 
-    let signals = async {
-        shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight checks");
-        state.set_serving(false);
-        let _ = stop_tx.send(true);
+    let servers = async {
+        tokio::try_join!(
+            async { grpc_server.await.context("gRPC server failed") },
+            async { admin_server.await.context("admin server failed") },
+            async { public_server.await.context("public server failed") },
+        )
     };
-    let (g, a, p, ()) = tokio::join!(
-        grpc_server,
-        admin_server.into_future(),
-        public_server.into_future(),
-        signals
-    );
-    g.context("gRPC server failed")?;
-    a.context("admin server failed")?;
-    p.context("public server failed")?;
-    tracing::info!("stopped");
+    tokio::pin!(servers);
+    tokio::select! {
+        r = &mut servers => {
+            r?;
+            anyhow::bail!("a server stopped without being asked to");
+        }
+        () = shutdown_signal() => {}
+    }
+    tracing::info!("shutting down: finishing in-flight checks");
+    state.set_serving(false);
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(DRAIN_TIMEOUT, servers).await {
+        Ok(r) => {
+            r?;
+            tracing::info!("stopped");
+        }
+        Err(_) => tracing::warn!(timeout = ?DRAIN_TIMEOUT, "connections still open after the drain timeout; stopping anyway"),
+    }
     Ok(())
 }
 
