@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use super::ConfigArg;
+use super::{ConfigArg, MembershipArgs};
 use crate::jwt::DEMO_KID_PREFIX;
 
 /// The demo private key. Public on purpose: never trust it outside demos.
@@ -22,15 +22,9 @@ pub struct Args {
     /// User id (the configured user claim).
     #[arg(long)]
     pub user: String,
-    /// Comma-separated groups.
-    #[arg(long, value_delimiter = ',')]
-    pub groups: Vec<String>,
-    /// Comma-separated business groups.
-    #[arg(long, value_delimiter = ',')]
-    pub business_groups: Vec<String>,
-    /// Surface name from the configuration; its first client id goes in the surface claim.
-    #[arg(long)]
-    pub surface: Option<String>,
+    /// The surface's first client id goes in the surface claim.
+    #[command(flatten)]
+    pub member: MembershipArgs,
     /// Lifetime such as `1h` or `15m`; a leading `-` mints an already expired token.
     #[arg(long, default_value = "1h", allow_hyphen_values = true)]
     pub expires_in: String,
@@ -84,12 +78,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     set(&mut claims, &cfg.claims.user, json!(args.user));
     if let Some(g) = &cfg.claims.groups {
-        set(&mut claims, g, json!(args.groups));
+        set(&mut claims, g, json!(args.member.groups));
     }
     if let Some(g) = &cfg.claims.business_groups {
-        set(&mut claims, g, json!(args.business_groups));
+        set(&mut claims, g, json!(args.member.business_groups));
     }
-    if let Some(name) = &args.surface {
+    if let Some(name) = &args.member.surface {
         let surface = cfg
             .surfaces
             .iter()

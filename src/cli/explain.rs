@@ -3,7 +3,7 @@
 
 use anyhow::{Context, bail};
 
-use super::ConfigArg;
+use super::{ConfigArg, MembershipArgs};
 use crate::identity::Identity;
 use crate::jwt::Verifier;
 use crate::policy::Action;
@@ -22,15 +22,8 @@ pub struct Args {
     /// SPIFFE id of a service principal.
     #[arg(long, conflicts_with = "user")]
     pub service: Option<String>,
-    /// Comma-separated groups.
-    #[arg(long, value_delimiter = ',')]
-    pub groups: Vec<String>,
-    /// Comma-separated business groups.
-    #[arg(long, value_delimiter = ',')]
-    pub business_groups: Vec<String>,
-    /// Surface name (omit: an unrecognized client).
-    #[arg(long)]
-    pub surface: Option<String>,
+    #[command(flatten)]
+    pub member: MembershipArgs,
     /// Registered server name.
     #[arg(long)]
     pub server: String,
@@ -75,15 +68,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         (None, Some(u), None) => Principal::User {
             id: u,
-            groups: &args.groups,
-            business_groups: &args.business_groups,
+            groups: &args.member.groups,
+            business_groups: &args.member.business_groups,
         },
         (None, None, Some(s)) => Principal::Service { id: s },
         _ => bail!("give --token, --user or --service"),
     };
     let surface = match &identity {
         Some(id) => id.surface.as_ref().map(|s| s.name.as_str()),
-        None => args.surface.as_deref(),
+        None => args.member.surface.as_deref(),
     };
     if let Some(s) = surface
         && !cfg.surfaces.iter().any(|c| c.name == s)

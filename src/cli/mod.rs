@@ -41,6 +41,20 @@ impl ConfigArg {
     }
 }
 
+/// Groups, business groups and surface of an identity given on the command line.
+#[derive(Debug, clap::Args)]
+pub struct MembershipArgs {
+    /// Comma-separated groups.
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Vec<String>,
+    /// Comma-separated business groups.
+    #[arg(long, value_delimiter = ',')]
+    pub business_groups: Vec<String>,
+    /// Surface name from the configuration (omit: a client that is no surface).
+    #[arg(long)]
+    pub surface: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve ext_authz gRPC (and gRPC health) plus the admin HTTP port.

@@ -119,7 +119,9 @@ async fn serve(
             r?;
             tracing::info!("stopped");
         }
-        Err(_) => tracing::warn!(timeout = ?DRAIN_TIMEOUT, "connections still open after the drain timeout; stopping anyway"),
+        Err(_) => {
+            tracing::warn!(timeout = ?DRAIN_TIMEOUT, "connections still open after the drain timeout; stopping anyway")
+        }
     }
     Ok(())
 }
