@@ -26,7 +26,7 @@ const BUSINESS_GROUPS: usize = 20;
 const SIZES: [usize; 3] = [10, 1_000, 10_000];
 
 /// Global policies like the shipped quickstart ones.
-const GLOBALS: [&str; 6] = [
+const GLOBALS: [&str; 8] = [
     r#"permit (principal, action, resource is McpServer)
        when { context.surface.environment == "prod" && resource.namespace == "prod" };"#,
     r#"permit (principal, action, resource is McpServer)
@@ -38,6 +38,11 @@ const GLOBALS: [&str; 6] = [
     r#"forbid (principal, action, resource is McpServer)
        when { resource.business_group_gated && !(principal in resource.approved_business_groups) };"#,
     r#"permit (principal, action == Action::"call_tool", resource is Tool);"#,
+    r#"forbid (principal is Service, action == Action::"call_tool", resource is Tool)
+       unless { resource.read_only && resource.server.sensitivity == "low" };"#,
+    r#"forbid (principal, action == Action::"call_tool", resource is Tool)
+       when { resource.server.channel_scoped }
+       unless { context has channel && resource.server.channels.contains(context.channel) };"#,
 ];
 
 /// The texts of `n` policies: the globals, then half per-server business-group
@@ -115,8 +120,9 @@ fn b(v: bool) -> RestrictedExpression {
     RestrictedExpression::new_bool(v)
 }
 
-/// A prod-chat user of Group g0 and BusinessGroup b0 on the prod, b0-gated
-/// server s0, tool t0: allowed, after every forbid that can match was checked.
+/// A prod-chat user of Group g0 and BusinessGroup b0, in channel #s0-help, on
+/// the prod, b0-gated, channel-scoped server s0, tool t0: allowed, after every
+/// forbid that can match was checked.
 fn representative() -> (Entities, Context, EntityUid) {
     let user = uid(&USER, "alice");
     let chat = uid(&SURFACE, "chat");
@@ -159,6 +165,7 @@ fn representative() -> (Entities, Context, EntityUid) {
                     "channels".to_owned(),
                     RestrictedExpression::new_set([s("#s0-help")]),
                 ),
+                ("channel_scoped".to_owned(), b(true)),
             ]
             .into(),
             HashSet::new(),
@@ -181,10 +188,22 @@ fn representative() -> (Entities, Context, EntityUid) {
         )
         .unwrap(),
     ];
-    let context = Context::from_pairs([(
-        "surface".to_owned(),
-        RestrictedExpression::new_entity_uid(chat),
-    )])
+    // One context per Check, shared by its `connect` and `call_tool` stages.
+    let record = |k: &str, v: RestrictedExpression| {
+        RestrictedExpression::new_record([(k.to_owned(), v)]).unwrap()
+    };
+    let context = Context::from_pairs([
+        (
+            "surface".to_owned(),
+            RestrictedExpression::new_entity_uid(chat),
+        ),
+        ("mcp_method".to_owned(), s("tools/call")),
+        ("channel".to_owned(), s("#s0-help")),
+        (
+            "arguments".to_owned(),
+            record("s0", record("t0", record("sql", s("select 1")))),
+        ),
+    ])
     .unwrap();
     (
         Entities::from_entities(entities, None).unwrap(),

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::identity::{Identity, UpstreamHeaders, caller_headers};
 use crate::jwt::{TokenCache, Verifier};
-use crate::mcp::{BodyError, Limits, McpRequest, parse_body};
+use crate::mcp::{BodyError, BodyRejection, Limits, McpRequest, parse_body};
 use crate::registry::{CallContext, DecisionReason, Principal, Query, Registry, RouteKey};
 
 /// Envoy per-route context extension naming the target server.
@@ -149,14 +149,18 @@ impl Checker {
         channel: Option<&str>,
     ) -> Option<Denial> {
         let snapshot = self.registry.snapshot();
-        let Some(server) = snapshot.catalog.route(&route_key(req)) else {
-            let mut d = Denial::new(DenyReason::UnknownServer);
-            d.message = "this route names no registered MCP server".into();
-            return Some(log_deny(d, caller, "-", "", req.path));
-        };
+        let server = snapshot.catalog.route(&route_key(req));
+        let server_name = server.map_or("-", |s| s.name.as_str());
+        // The body is read first so that every denial can echo its JSON-RPC id.
         let mcp = match self.mcp_request(req) {
             Ok(m) => m,
-            Err(d) => return Some(log_deny(*d, caller, &server.name, "", req.path)),
+            Err(d) => return Some(log_deny(*d, caller, server_name, "", req.path)),
+        };
+        let Some(server) = server else {
+            let mut d = Denial::new(DenyReason::UnknownServer);
+            d.message = "this route names no registered MCP server".into();
+            d.jsonrpc_id = mcp.first_id().cloned();
+            return Some(log_deny(d, caller, "-", "", req.path));
         };
         let surface = caller.surface();
         for call in &mcp.calls {
@@ -213,7 +217,7 @@ fn route_key<'a>(req: &RequestView<'a>) -> RouteKey<'a> {
     }
 }
 
-fn body_denial(e: BodyError) -> Denial {
+fn body_denial(BodyRejection { error: e, id }: BodyRejection) -> Denial {
     let reason = match e {
         BodyError::TooLarge(_) | BodyError::Truncated => DenyReason::BodyTooLarge,
         _ => DenyReason::InvalidBody,
@@ -221,6 +225,7 @@ fn body_denial(e: BodyError) -> Denial {
     let mut d = Denial::new(reason);
     d.code = e.jsonrpc_code();
     d.message = e.to_string();
+    d.jsonrpc_id = id;
     d
 }
 

@@ -4,7 +4,7 @@
 
 mod parse;
 
-pub use parse::{BodyError, Limits, parse_body};
+pub use parse::{BodyError, BodyRejection, Limits, parse_body};
 
 use serde_json::{Map, Value};
 

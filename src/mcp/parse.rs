@@ -34,6 +34,32 @@ pub enum BodyError {
     EmptyBatch,
 }
 
+/// A refused body, with the id to echo in the error (the first valid request
+/// id of a body that parsed as JSON).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodyRejection {
+    pub error: BodyError,
+    pub id: Option<Value>,
+}
+
+impl From<BodyError> for BodyRejection {
+    fn from(error: BodyError) -> Self {
+        BodyRejection { error, id: None }
+    }
+}
+
+/// The first string or number `id` of a message or batch.
+fn first_id(v: &Value) -> Option<Value> {
+    let of = |m: &Value| match m.get("id") {
+        Some(id @ (Value::String(_) | Value::Number(_))) => Some(id.clone()),
+        _ => None,
+    };
+    match v {
+        Value::Array(items) => items.iter().find_map(of),
+        m => of(m),
+    }
+}
+
 impl BodyError {
     /// JSON-RPC error code: -32700 for unparsable JSON, -32600 otherwise.
     pub fn jsonrpc_code(&self) -> i64 {
@@ -74,21 +100,30 @@ fn depth_exceeds(body: &[u8], max: usize) -> bool {
 }
 
 /// Parses an MCP POST body. `truncated` is Envoy's partial-body signal.
-pub fn parse_body(body: &[u8], truncated: bool, limits: &Limits) -> Result<McpRequest, BodyError> {
+pub fn parse_body(
+    body: &[u8],
+    truncated: bool,
+    limits: &Limits,
+) -> Result<McpRequest, BodyRejection> {
     if truncated {
-        return Err(BodyError::Truncated);
+        return Err(BodyError::Truncated.into());
     }
     if body.len() > limits.max_body_bytes {
-        return Err(BodyError::TooLarge(limits.max_body_bytes));
+        return Err(BodyError::TooLarge(limits.max_body_bytes).into());
     }
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(BodyError::Empty);
+        return Err(BodyError::Empty.into());
     }
     if depth_exceeds(body, limits.max_depth) {
-        return Err(BodyError::TooDeep(limits.max_depth));
+        return Err(BodyError::TooDeep(limits.max_depth).into());
     }
     let value: Value =
         serde_json::from_slice(body).map_err(|e| BodyError::NotJson(e.to_string()))?;
+    let id = first_id(&value);
+    messages(value, limits).map_err(|error| BodyRejection { error, id })
+}
+
+fn messages(value: Value, limits: &Limits) -> Result<McpRequest, BodyError> {
     match value {
         Value::Array(items) => {
             if items.is_empty() {
@@ -194,7 +229,7 @@ mod tests {
     };
 
     fn parse(v: &str) -> Result<McpRequest, BodyError> {
-        parse_body(v.as_bytes(), false, &L)
+        parse_body(v.as_bytes(), false, &L).map_err(|r| r.error)
     }
 
     #[test]
@@ -256,10 +291,10 @@ mod tests {
             parse("[[[[[[[[[[1]]]]]]]]]]"),
             Err(BodyError::TooDeep(8))
         ));
-        assert!(matches!(
-            parse_body(b"{}", true, &L),
-            Err(BodyError::Truncated)
-        ));
+        assert_eq!(
+            parse_body(b"{}", true, &L).unwrap_err().error,
+            BodyError::Truncated
+        );
         let big = format!(
             r#"{{"jsonrpc":"2.0","id":1,"method":"{}"}}"#,
             "x".repeat(2000)
@@ -267,6 +302,21 @@ mod tests {
         assert!(matches!(parse(&big), Err(BodyError::TooLarge(1024))));
         let four = r#"[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","method":"a"}]"#;
         assert!(matches!(parse(four), Err(BodyError::BatchTooLarge(4, 3))));
+    }
+
+    #[test]
+    fn refusal_echoes_the_first_request_id() {
+        let r = parse_body(br#"{"jsonrpc":"1.0","id":3,"method":"x"}"#, false, &L).unwrap_err();
+        assert_eq!(r.id, Some(json!(3)));
+        let r = parse_body(
+            br#"[{"jsonrpc":"2.0","method":"n"},{"jsonrpc":"2.0","id":"b","method":7}]"#,
+            false,
+            &L,
+        )
+        .unwrap_err();
+        assert_eq!(r.id, Some(json!("b")));
+        let r = parse_body(b"{not json", false, &L).unwrap_err();
+        assert_eq!(r.id, None);
     }
 
     #[test]

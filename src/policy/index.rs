@@ -60,7 +60,11 @@ fn action_slots(p: &Policy) -> Vec<usize> {
         ActionConstraint::Eq(u) => vec![of(&u).unwrap_or(0)],
         ActionConstraint::In(us) => {
             let slots: Option<Vec<usize>> = us.iter().map(of).collect();
-            slots.unwrap_or_else(|| vec![0])
+            let mut slots = slots.unwrap_or_else(|| vec![0]);
+            // `action in [a, b, a]` is valid Cedar; a policy goes once per bucket.
+            slots.sort_unstable();
+            slots.dedup();
+            slots
         }
     }
 }

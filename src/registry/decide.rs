@@ -316,9 +316,14 @@ impl Snapshot {
         let vars = self.message_vars(q, server);
         let message = match determining.first().and_then(|id| engine.info(id)) {
             Some(info) => render(&info.message, &vars),
-            None if action == Action::Connect => {
-                render("no policy permits {surface} to reach {server}", &vars)
-            }
+            None if action == Action::Connect => match q.principal {
+                Principal::Service { .. } => {
+                    render("no policy permits service {user} to reach {server}", &vars)
+                }
+                Principal::User { .. } => {
+                    render("no policy permits {surface} to reach {server}", &vars)
+                }
+            },
             None => format!("no policy permits {} on {}", action.as_str(), vars.server),
         };
         Decision {

@@ -1,35 +1,30 @@
 //! A real MCP client (rmcp) → Envoy → mcp-authz → the real demo MCP servers:
 //! per-tool, per-argument and per-channel decisions as a user's client sees them.
 
-use std::future::Future;
-use std::time::Duration;
-
 use rmcp::ServiceError;
 use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
 
-use crate::harness::demo::client::{McpClient, call_tool, connect, error_text, result_text, tool_names};
+use crate::harness::demo::client::{
+    McpClient, call_tool, connect, error_text, result_text, tool_names,
+};
+use crate::harness::demo::within;
 use crate::harness::mcp_stack::{McpStack, Upstream};
 use crate::harness::rpc::{bearer, user_token};
-
-/// How long one MCP exchange may take: a hung client is a failure, not a stall.
-const EXCHANGE_DEADLINE: Duration = Duration::from_secs(15);
 
 const REVENUE_MESSAGE: &str = "get_revenue_metrics is limited to the ads-eng group";
 const FINANCE_MESSAGE: &str =
     "queries on finance.* tables are limited to the Finance business group";
 const SPARK_CHANNEL_MESSAGE: &str = "Spark tools are available only in #airflow-support";
 
-async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(EXCHANGE_DEADLINE, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: no answer within {EXCHANGE_DEADLINE:?}"))
-}
-
 /// An initialized session with `/mcp/<server>` as the bearer of `token`.
 async fn session(stack: &McpStack, server: &str, token: &str, extra: &[(&str, &str)]) -> McpClient {
     let mut headers = vec![("authorization".to_owned(), bearer(token))];
-    headers.extend(extra.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())));
+    headers.extend(
+        extra
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+    );
     let url = stack.url(&format!("/mcp/{server}"));
     within("initialize", connect(&url, headers))
         .await
@@ -60,7 +55,8 @@ async fn forbidden(client: &McpClient, tool: &str, args: Value) -> Value {
     let at = err
         .find(MARK)
         .unwrap_or_else(|| panic!("{tool}: not a 403 from the gateway: {err}"));
-    let mut values = serde_json::Deserializer::from_str(&err[at + MARK.len()..]).into_iter::<Value>();
+    let mut values =
+        serde_json::Deserializer::from_str(&err[at + MARK.len()..]).into_iter::<Value>();
     match values.next() {
         Some(Ok(body)) => body,
         other => panic!("{tool}: 403 body is not JSON ({other:?}): {err}"),
@@ -71,7 +67,10 @@ async fn forbidden(client: &McpClient, tool: &str, args: Value) -> Value {
 /// the denied request (rmcp numbers its requests).
 fn assert_policy_denial(body: &Value, message: &str, policy: &str) {
     assert_eq!(body["jsonrpc"], "2.0", "{body}");
-    assert!(body["id"].is_number(), "denied request's id not echoed: {body}");
+    assert!(
+        body["id"].is_number(),
+        "denied request's id not echoed: {body}"
+    );
     assert_eq!(body["error"]["code"], -32001, "{body}");
     assert_eq!(body["error"]["message"], message, "{body}");
     assert_eq!(body["error"]["data"]["reason"], "forbidden", "{body}");
@@ -84,10 +83,19 @@ async fn ai_chat_user_initializes_lists_and_searches_knowledge() {
     let token = user_token("alice", &["eng"], &["ads"], "ai-chat");
     let client = session(&stack, "knowledge", &token, &[]).await;
     let info = client.peer_info().expect("handshake done");
-    assert_eq!(info.server_info.name, "knowledge");
-    let tools = within("tools/list", tool_names(&client)).await.expect("tools/list");
+    let server = info.server_info.as_ref().expect("server info");
+    assert_eq!(server.name, "knowledge");
+    let tools = within("tools/list", tool_names(&client))
+        .await
+        .expect("tools/list");
     assert_eq!(tools, ["rate_doc", "search_docs"]);
-    let text = allowed(&stack, &client, "search_docs", json!({"query": "spark memory", "limit": 1})).await;
+    let text = allowed(
+        &stack,
+        &client,
+        "search_docs",
+        json!({"query": "spark memory", "limit": 1}),
+    )
+    .await;
     assert!(text.contains("Spark memory tuning"), "{text}");
     client.cancel().await.expect("close session");
 }
@@ -97,10 +105,19 @@ async fn ads_engineer_gets_revenue_metrics_from_presto() {
     let stack = McpStack::start(Upstream::DemoServers).await;
     let token = user_token("alice", &["ads-eng"], &["ads"], "ai-chat");
     let client = session(&stack, "presto", &token, &[]).await;
-    let text = allowed(&stack, &client, "get_revenue_metrics", json!({"quarter": "2026-Q3"})).await;
+    let text = allowed(
+        &stack,
+        &client,
+        "get_revenue_metrics",
+        json!({"quarter": "2026-Q3"}),
+    )
+    .await;
     let metrics: Value = serde_json::from_str(&text).expect("metrics are JSON");
     assert_eq!(metrics["quarter"], "2026-Q3", "{metrics}");
-    assert!(metrics["total"].as_u64().is_some_and(|t| t > 0), "{metrics}");
+    assert!(
+        metrics["total"].as_u64().is_some_and(|t| t > 0),
+        "{metrics}"
+    );
     client.cancel().await.expect("close session");
 }
 
@@ -109,7 +126,12 @@ async fn denied_tool_call_shows_the_policy_message_and_the_session_keeps_working
     let stack = McpStack::start(Upstream::DemoServers).await;
     let fay = user_token("fay", &["finance-analysts"], &["finance"], "ai-chat");
     let client = session(&stack, "presto", &fay, &[]).await;
-    let body = forbidden(&client, "get_revenue_metrics", json!({"quarter": "2026-Q3"})).await;
+    let body = forbidden(
+        &client,
+        "get_revenue_metrics",
+        json!({"quarter": "2026-Q3"}),
+    )
+    .await;
     assert_policy_denial(&body, REVENUE_MESSAGE, "revenue-metrics-ads-eng-only");
     let text = allowed(&stack, &client, "run_query", json!({"sql": "SELECT 1"})).await;
     assert!(text.contains("SELECT 1"), "{text}");
@@ -121,15 +143,32 @@ async fn queries_on_finance_tables_are_decided_by_the_sql_argument() {
     let stack = McpStack::start(Upstream::DemoServers).await;
     let alice = user_token("alice", &["eng"], &["ads"], "ai-chat");
     let client = session(&stack, "presto", &alice, &[]).await;
-    let body = forbidden(&client, "run_query", json!({"sql": "SELECT * FROM finance.x"})).await;
+    let body = forbidden(
+        &client,
+        "run_query",
+        json!({"sql": "SELECT * FROM finance.x"}),
+    )
+    .await;
     assert_policy_denial(&body, FINANCE_MESSAGE, "finance-tables-finance-only");
-    let text = allowed(&stack, &client, "run_query", json!({"sql": "SELECT * FROM ads.clicks"})).await;
+    let text = allowed(
+        &stack,
+        &client,
+        "run_query",
+        json!({"sql": "SELECT * FROM ads.clicks"}),
+    )
+    .await;
     assert!(text.contains("ads.clicks"), "{text}");
     client.cancel().await.expect("close session");
 
     let fay = user_token("fay", &["finance-analysts"], &["finance"], "ai-chat");
     let client = session(&stack, "presto", &fay, &[]).await;
-    let text = allowed(&stack, &client, "run_query", json!({"sql": "SELECT * FROM finance.x"})).await;
+    let text = allowed(
+        &stack,
+        &client,
+        "run_query",
+        json!({"sql": "SELECT * FROM finance.x"}),
+    )
+    .await;
     assert!(text.contains("finance.x"), "{text}");
     client.cancel().await.expect("close session");
 }
@@ -148,7 +187,9 @@ async fn spark_tools_need_the_channel_that_slackbot_passes() {
 
     // Same surface, no channel: connecting and listing need none, calling does.
     let client = session(&stack, "spark", &slackbot, &[]).await;
-    let tools = within("tools/list", tool_names(&client)).await.expect("tools/list");
+    let tools = within("tools/list", tool_names(&client))
+        .await
+        .expect("tools/list");
     assert_eq!(tools, ["get_job_logs", "summarize_failure"]);
     let body = forbidden(&client, "get_job_logs", logs_args.clone()).await;
     assert_policy_denial(&body, SPARK_CHANNEL_MESSAGE, "channel-scoped-tools");

@@ -73,8 +73,9 @@ impl Expected {
                 if let Some(p) = &mut got_policies {
                     p.sort_unstable();
                 }
+                // The denial echoes the JSON-RPC id of MCP_BODY.
                 let mismatch = v["jsonrpc"] != "2.0"
-                    || !v["id"].is_null()
+                    || v["id"] != 1
                     || v["error"]["code"] != JSONRPC_AUTHZ_ERROR
                     || v["error"]["data"]["reason"] != *reason
                     || got_policies.as_deref() != Some(&policies_ref(policies)[..])

@@ -70,3 +70,13 @@ pub async fn connect_with(
     );
     Ok(info.serve(transport).await?)
 }
+
+/// How long one MCP exchange may take: a hung client is a failure, not a stall.
+pub const EXCHANGE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Awaits `fut`, panicking with `what` if it takes over [`EXCHANGE_DEADLINE`].
+pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(EXCHANGE_DEADLINE, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer within {EXCHANGE_DEADLINE:?}"))
+}

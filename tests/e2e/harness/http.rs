@@ -85,6 +85,19 @@ pub async fn raw_post(port: u16, head: &str) -> Reply {
     parse_response(&raw)
 }
 
+/// Sends `request` (a whole HTTP/1.1 request, byte for byte, e.g. with a
+/// chunked body) over a raw TCP connection and reads the response to EOF;
+/// the request should say `Connection: close`.
+pub async fn raw_request(port: u16, request: &[u8]) -> Reply {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    stream.write_all(request).await.expect("write request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read response");
+    parse_response(&raw)
+}
+
 fn parse_response(raw: &[u8]) -> Reply {
     let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n").expect("response head");

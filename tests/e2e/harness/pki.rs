@@ -77,7 +77,8 @@ impl Pki {
             .timeout(Duration::from_secs(10))
             .tls_certs_only([ca]);
         if let Some(pem) = identity {
-            builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).expect("identity"));
+            builder =
+                builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).expect("identity"));
         }
         builder.build().expect("https client")
     }

@@ -87,8 +87,8 @@ pub struct RpcError {
     pub code: Option<i64>,
     /// `error.data.reason`.
     pub reason: &'static str,
-    /// The echoed `id`.
-    pub id: Value,
+    /// The echoed `id`; `None` when the test does not pin it.
+    pub id: Option<Value>,
 }
 
 impl RpcError {
@@ -100,7 +100,7 @@ impl RpcError {
         let code_ok = self.code.is_none_or(|c| error["code"] == c);
         let ok = reply.status == self.status
             && body["jsonrpc"] == "2.0"
-            && body["id"] == self.id
+            && self.id.as_ref().is_none_or(|id| body["id"] == *id)
             && code_ok
             && error["data"]["reason"] == self.reason
             && error["message"].is_string()
@@ -110,7 +110,7 @@ impl RpcError {
             Ok(error.clone())
         } else {
             Err(format!(
-                "expected HTTP {} with error code {:?}, reason `{}`, id {}; got HTTP {} {} \
+                "expected HTTP {} with error code {:?}, reason `{}`, id {:?}; got HTTP {} {} \
                  (content-type {:?})",
                 self.status,
                 self.code,
