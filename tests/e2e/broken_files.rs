@@ -1,112 +1,19 @@
 //! Broken twins of the shipped policy, schema and registry files
 //! (`tests/fixtures/broken/`): each is refused with an error naming the file
-//! and the line or key path, and `serve` refuses before binding any port.
+//! and the line or key path by `config check` and `policy validate`, and
+//! `serve` refuses before binding any port.
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
-
-use crate::harness::authz::{AUTHZ_BIN, authz_config};
+use crate::harness::authz::AUTHZ_BIN;
+use crate::harness::broken::{At, Slot, assert_refused, fixture, line_in, sources, write_config};
 use crate::harness::process::ChildGuard;
-use crate::harness::{AuthzOptions, PolicySources, ports, repo_path};
+use crate::harness::{ports, repo_path};
 
 /// How long `serve` may take to give up on a broken policy.
 const EXIT_DEADLINE: Duration = Duration::from_secs(10);
-
-/// Which slot of the configuration the broken file takes.
-#[derive(Clone, Copy)]
-enum Slot {
-    /// Added after `policies/quickstart/`.
-    Policy,
-    /// Replaces `policies/schema.cedarschema`.
-    Schema,
-    /// Added after `examples/quickstart/registry.yaml`.
-    Registry,
-}
-
-/// Where the error must point.
-enum At {
-    /// `file:LINE:`, LINE being the first line containing this text.
-    LineOf(&'static str),
-    /// `file: ... key.path:`.
-    Key(&'static str),
-    /// `file: ... line N` (YAML syntax), N being the first line containing this text.
-    YamlLineOf(&'static str),
-}
-
-fn fixture(name: &str) -> PathBuf {
-    repo_path("tests/fixtures/broken").join(name)
-}
-
-fn line_in(file: &Path, needle: &str) -> usize {
-    let text = std::fs::read_to_string(file).expect("read fixture");
-    let i = text.lines().position(|l| l.contains(needle));
-    i.unwrap_or_else(|| panic!("`{needle}` not in {}", file.display())) + 1
-}
-
-/// Shipped files, with `broken` put in `slot`.
-fn sources(slot: Slot, broken: &Path) -> PolicySources {
-    let mut s = PolicySources::default();
-    match slot {
-        Slot::Policy => {
-            s.policy_files = Some(vec![repo_path("policies/quickstart"), broken.into()])
-        }
-        Slot::Schema => s.schema = Some(broken.into()),
-        Slot::Registry => {
-            s.registry_files = Some(vec![
-                repo_path("examples/quickstart/registry.yaml"),
-                broken.into(),
-            ])
-        }
-    }
-    s
-}
-
-/// Writes the quickstart config with `sources` (listening on the given ports).
-fn write_config(dir: &TempDir, sources: &PolicySources, grpc: u16, admin: u16) -> PathBuf {
-    let config = authz_config(&AuthzOptions::default(), sources, grpc, admin);
-    let path = dir.path().join("mcp-authz.yaml");
-    std::fs::write(&path, serde_json::to_string_pretty(&config).expect("json"))
-        .expect("write config");
-    path
-}
-
-/// Runs `config check` on the quickstart with `name` in `slot`; asserts it
-/// fails naming the file, the location and every one of `messages`.
-fn assert_refused(name: &str, slot: Slot, at: At, messages: &[&str]) {
-    let file = fixture(name);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(&dir, &sources(slot, &file), 0, 0);
-    let out = Command::new(AUTHZ_BIN)
-        .args(["config", "check", "--config"])
-        .arg(&config)
-        .output()
-        .expect("run mcp-authz config check");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "{name}: accepted\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let path = file.display().to_string();
-    let location = match at {
-        At::LineOf(needle) => format!("{path}:{}:", line_in(&file, needle)),
-        At::Key(key) => format!("{key}:"),
-        At::YamlLineOf(needle) => format!("line {}", line_in(&file, needle)),
-    };
-    for want in [path.as_str(), location.as_str()]
-        .into_iter()
-        .chain(messages.iter().copied())
-    {
-        assert!(
-            stderr.contains(want),
-            "{name}: stderr lacks `{want}`:\n{stderr}"
-        );
-    }
-}
 
 #[test]
 fn broken_policy_files_are_refused_with_file_and_line() {
@@ -210,7 +117,11 @@ fn serve_with_a_broken_policy_exits_before_binding_any_port() {
     let file = fixture("policy-syntax-error.cedar");
     let dir = tempfile::tempdir().expect("tempdir");
     let [grpc, admin] = ports::free_ports();
-    let config = write_config(&dir, &sources(Slot::Policy, &file), grpc, admin);
+    let (config, values) = write_config(&dir, &sources(Slot::Policy, &file), grpc, admin);
+    let public: u16 = values["listen"]["public"]
+        .as_str()
+        .and_then(|a| a.rsplit(':').next()?.parse().ok())
+        .expect("listen.public port");
     let log = dir.path().join("serve.log");
     let mut cmd = Command::new(AUTHZ_BIN);
     cmd.arg("serve").arg("--config").arg(&config);
@@ -218,7 +129,7 @@ fn serve_with_a_broken_policy_exits_before_binding_any_port() {
     let end = Instant::now() + EXIT_DEADLINE;
     let status = loop {
         // Poll the ports for as long as the process lives: nothing may answer.
-        for port in [grpc, admin] {
+        for port in [grpc, admin, public] {
             let answered = TcpStream::connect(("127.0.0.1", port)).is_ok();
             assert!(
                 !answered,
@@ -244,8 +155,8 @@ fn serve_with_a_broken_policy_exits_before_binding_any_port() {
         !output.contains("serving"),
         "serve claims to serve:\n{output}"
     );
-    for port in [grpc, admin] {
-        std::net::TcpListener::bind(("127.0.0.1", port))
+    for port in [grpc, admin, public] {
+        TcpListener::bind(("127.0.0.1", port))
             .unwrap_or_else(|e| panic!("port {port} not free after serve exited: {e}"));
     }
 }

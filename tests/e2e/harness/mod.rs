@@ -4,6 +4,7 @@
 
 pub mod authz;
 pub mod bad_tokens;
+pub mod broken;
 pub mod decision;
 pub mod demo;
 pub mod echo;
