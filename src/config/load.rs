@@ -105,6 +105,11 @@ pub fn parse_yaml<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, Conf
         } else {
             path.clone()
         },
-        message: e.to_string(),
+        // The parser's text starts with its own "error: " and names the input
+        // `<input>`; the file is already named in front of the key path.
+        message: e
+            .to_string()
+            .trim_start_matches("error: ")
+            .replace("<input>", file),
     })
 }

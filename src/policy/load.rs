@@ -135,8 +135,13 @@ pub fn load_policies(
                     format!("policy `{id}` has no `@message(\"...\")` annotation for denied users"),
                 ));
             };
-            message::check_placeholders(&msg)
-                .map_err(|e| PolicyError::new(file, at(None), format!("policy `{id}`: {e}")))?;
+            message::check_placeholders(&msg).map_err(|e| {
+                PolicyError::new(
+                    file,
+                    at(st.text.find("@message")),
+                    format!("policy `{id}`: {e}"),
+                )
+            })?;
             let forbid = policy.effect() == Effect::Forbid;
             set.add(policy.new_id(PolicyId::new(&id)))
                 .map_err(|e| PolicyError::new(file, at(None), e.to_string()))?;
@@ -160,7 +165,13 @@ pub fn load_policies(
         return Err(match texts.get(&id) {
             Some((file, line, text)) => {
                 let line = line + offset.map_or(0, |o| line_of(text, o) - 1);
-                PolicyError::new(file, Some(line), format!("policy `{id}`: {msg}"))
+                // Cedar's message usually names the policy already.
+                let msg = if msg.contains(&format!("`{id}`")) {
+                    msg
+                } else {
+                    format!("policy `{id}`: {msg}")
+                };
+                PolicyError::new(file, Some(line), msg)
             }
             None => PolicyError::new(Path::new("<policies>"), None, msg),
         });

@@ -51,7 +51,7 @@ fn broken_policy_files_are_refused_with_file_and_line() {
     assert_refused(
         "policy-unknown-placeholder.cedar",
         Slot::Policy,
-        LineOf("@id"),
+        LineOf("@message"),
         &["`typo-in-message`", "unknown placeholder `{servr}`"],
     );
     assert_refused(

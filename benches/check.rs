@@ -1,0 +1,114 @@
+//! Cost of one whole Check without gRPC or Envoy, stage by stage: token
+//! (cached / uncached), Cedar decision, and the full pipeline with a
+//! `tools/call` body. `cargo bench --bench check`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use mcp_authz::check::{Checker, Outcome, RequestView};
+use mcp_authz::jwt::Verifier;
+use mcp_authz::policy::Action;
+use mcp_authz::registry::{CallContext, Principal, Query, Registry};
+
+const BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_query","arguments":{"sql":"SELECT 1 FROM ads.clicks"}}}"#;
+
+fn token() -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mcp-authz"))
+        .args([
+            "dev-token",
+            "--user",
+            "alice",
+            "--groups",
+            "ads-eng",
+            "--business-groups",
+            "ads",
+            "--surface",
+            "ai-chat",
+        ])
+        .output()
+        .expect("run dev-token");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn setup(cache: u64) -> (tokio::runtime::Runtime, Checker, Arc<Registry>) {
+    let mut cfg = mcp_authz::config::load(None).unwrap();
+    cfg.limits.token_cache_entries = cache;
+    let cfg = Arc::new(cfg);
+    let verifier = Arc::new(Verifier::new(&cfg).unwrap());
+    let registry = Arc::new(Registry::load(cfg.clone()).unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    (rt, Checker::new(cfg, verifier, registry.clone()), registry)
+}
+
+fn whole_check(c: &mut Criterion) {
+    let token = token();
+    let headers: HashMap<String, String> = [
+        ("authorization".to_string(), format!("Bearer {token}")),
+        ("content-type".to_string(), "application/json".to_string()),
+        (":authority".to_string(), "127.0.0.1:10000".to_string()),
+    ]
+    .into();
+    let ext: HashMap<String, String> = [("mcp_server".to_string(), "presto".to_string())].into();
+    let view = RequestView {
+        headers: Some(&headers),
+        method: "POST",
+        path: "/mcp/presto",
+        host: "127.0.0.1:10000",
+        body: BODY.as_bytes(),
+        context_extensions: Some(&ext),
+        source_principal: "",
+    };
+    for (name, cache) in [("cached_token", 100_000), ("uncached_token", 0)] {
+        let (rt, checker, _) = setup(cache);
+        assert!(matches!(
+            rt.block_on(checker.check(&view)),
+            Outcome::Allow { .. }
+        ));
+        c.bench_function(&format!("check/tools_call/{name}"), |b| {
+            b.iter(|| rt.block_on(checker.check(black_box(&view))))
+        });
+    }
+}
+
+fn decision(c: &mut Criterion) {
+    let (_rt, _checker, registry) = setup(0);
+    let snap = registry.snapshot();
+    let groups = vec!["ads-eng".to_string()];
+    let bgs = vec!["ads".to_string()];
+    let args: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(r#"{"sql":"SELECT 1 FROM ads.clicks"}"#).unwrap();
+    let principal = Principal::User {
+        id: "alice",
+        groups: &groups,
+        business_groups: &bgs,
+    };
+    for (name, action, tool) in [
+        ("connect", Action::Connect, None),
+        ("call_tool", Action::CallTool, Some("run_query")),
+    ] {
+        let q = Query {
+            principal,
+            surface: Some("ai-chat"),
+            server: "presto",
+            action,
+            tool,
+            context: CallContext {
+                mcp_method: "tools/call",
+                channel: None,
+                arguments: Some(&args),
+            },
+        };
+        assert!(snap.decide(&q).allowed);
+        c.bench_function(&format!("decide/{name}"), |b| {
+            b.iter(|| snap.decide(black_box(&q)))
+        });
+    }
+}
+
+criterion_group!(benches, whole_check, decision);
+criterion_main!(benches);
