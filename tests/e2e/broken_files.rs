@@ -27,7 +27,7 @@ fn broken_policy_files_are_refused_with_file_and_line() {
     assert_refused(
         "policy-missing-id.cedar",
         Slot::Policy,
-        LineOf("@message"),
+        LineOf("@message(\""),
         &["no `@id"],
     );
     let gate = repo_path("policies/quickstart/business-groups.cedar");
@@ -51,7 +51,7 @@ fn broken_policy_files_are_refused_with_file_and_line() {
     assert_refused(
         "policy-unknown-placeholder.cedar",
         Slot::Policy,
-        LineOf("@message"),
+        LineOf("@message(\""),
         &["`typo-in-message`", "unknown placeholder `{servr}`"],
     );
     assert_refused(
