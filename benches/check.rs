@@ -1,6 +1,6 @@
-//! Cost of one whole Check without gRPC or Envoy, stage by stage: token
-//! (cached / uncached), Cedar decision, and the full pipeline with a
-//! `tools/call` body. `cargo bench --bench check`.
+//! Cost of one whole Check without gRPC or Envoy: the full pipeline with a
+//! `tools/call` body, token and decision caches on or off, and the registry
+//! decision alone. `cargo bench --bench check`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -33,9 +33,10 @@ fn token() -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-fn setup(cache: u64) -> (tokio::runtime::Runtime, Checker, Arc<Registry>) {
+fn setup(cache: u64, decisions: u64) -> (tokio::runtime::Runtime, Checker, Arc<Registry>) {
     let mut cfg = mcp_authz::config::load(None).unwrap();
     cfg.limits.token_cache_entries = cache;
+    cfg.limits.decision_cache_entries = decisions;
     let cfg = Arc::new(cfg);
     let verifier = Arc::new(Verifier::new(&cfg).unwrap());
     let registry = Arc::new(Registry::load(cfg.clone()).unwrap());
@@ -63,8 +64,12 @@ fn whole_check(c: &mut Criterion) {
         context_extensions: Some(&ext),
         source_principal: "",
     };
-    for (name, cache) in [("cached_token", 100_000), ("uncached_token", 0)] {
-        let (rt, checker, _) = setup(cache);
+    for (name, cache, decisions) in [
+        ("cached_token_cached_decision", 100_000, 10_000),
+        ("cached_token_uncached_decision", 100_000, 0),
+        ("uncached_token_uncached_decision", 0, 0),
+    ] {
+        let (rt, checker, _) = setup(cache, decisions);
         assert!(matches!(
             rt.block_on(checker.check(&view)),
             Outcome::Allow { .. }
@@ -76,37 +81,39 @@ fn whole_check(c: &mut Criterion) {
 }
 
 fn decision(c: &mut Criterion) {
-    let (_rt, _checker, registry) = setup(0);
-    let snap = registry.snapshot();
-    let groups = vec!["ads-eng".to_string()];
-    let bgs = vec!["ads".to_string()];
-    let args: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(r#"{"sql":"SELECT 1 FROM ads.clicks"}"#).unwrap();
-    let principal = Principal::User {
-        id: "alice",
-        groups: &groups,
-        business_groups: &bgs,
-    };
-    for (name, action, tool) in [
-        ("connect", Action::Connect, None),
-        ("call_tool", Action::CallTool, Some("run_query")),
-    ] {
-        let q = Query {
-            principal,
-            surface: Some("ai-chat"),
-            server: "presto",
-            action,
-            tool,
-            context: CallContext {
-                mcp_method: "tools/call",
-                channel: None,
-                arguments: Some(&args),
-            },
+    for (memo, decisions) in [("uncached", 0), ("cached", 10_000)] {
+        let (_rt, _checker, registry) = setup(0, decisions);
+        let snap = registry.snapshot();
+        let groups = vec!["ads-eng".to_string()];
+        let bgs = vec!["ads".to_string()];
+        let args: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"sql":"SELECT 1 FROM ads.clicks"}"#).unwrap();
+        let principal = Principal::User {
+            id: "alice",
+            groups: &groups,
+            business_groups: &bgs,
         };
-        assert!(snap.decide(&q).allowed);
-        c.bench_function(&format!("decide/{name}"), |b| {
-            b.iter(|| snap.decide(black_box(&q)))
-        });
+        for (name, action, tool) in [
+            ("connect", Action::Connect, None),
+            ("call_tool", Action::CallTool, Some("run_query")),
+        ] {
+            let q = Query {
+                principal,
+                surface: Some("ai-chat"),
+                server: "presto",
+                action,
+                tool,
+                context: CallContext {
+                    mcp_method: "tools/call",
+                    channel: None,
+                    arguments: Some(&args),
+                },
+            };
+            assert!(snap.decide(&q).allowed);
+            c.bench_function(&format!("decide/{memo}/{name}"), |b| {
+                b.iter(|| snap.decide(black_box(&q)))
+            });
+        }
     }
 }
 

@@ -54,6 +54,8 @@ pub const DEFAULT_CHANNEL_HEADER: &str = "x-mcp-channel";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 /// Default deepest JSON nesting accepted in a body.
 pub const DEFAULT_MAX_JSON_DEPTH: usize = 32;
+/// Default number of decisions cached per policy snapshot.
+pub const DEFAULT_DECISION_CACHE_ENTRIES: u64 = 10_000;
 /// Default largest JSON-RPC batch.
 pub const DEFAULT_MAX_BATCH: usize = 32;
 /// Default `realm` in `WWW-Authenticate`.

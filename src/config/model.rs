@@ -167,6 +167,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     pub max_json_depth: usize,
     pub max_batch: usize,
+    /// Decisions cached per policy snapshot (0 disables).
+    pub decision_cache_entries: u64,
 }
 
 /// Request context a trusted surface may pass.

@@ -122,6 +122,7 @@ pub struct RawLimits {
     pub max_body_bytes: Option<usize>,
     pub max_json_depth: Option<usize>,
     pub max_batch: Option<usize>,
+    pub decision_cache_entries: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

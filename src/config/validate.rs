@@ -135,6 +135,10 @@ impl Config {
             max_body_bytes: raw.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             max_json_depth: raw.limits.max_json_depth.unwrap_or(DEFAULT_MAX_JSON_DEPTH),
             max_batch: raw.limits.max_batch.unwrap_or(DEFAULT_MAX_BATCH),
+            decision_cache_entries: raw
+                .limits
+                .decision_cache_entries
+                .unwrap_or(DEFAULT_DECISION_CACHE_ENTRIES),
         };
         if limits.max_token_bytes < 64 {
             p.push("limits.max_token_bytes", "must be at least 64");

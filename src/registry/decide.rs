@@ -127,6 +127,20 @@ impl Snapshot {
     /// Decides one query: `connect` to the server first, then the query's own
     /// action (on the tool for `call_tool`); both must allow.
     pub fn decide(&self, q: &Query<'_>) -> Decision {
+        let key = self.memo.key(q);
+        if let Some(d) = key.as_deref().and_then(|k| self.memo.get(k)) {
+            return Decision::clone(&d);
+        }
+        let d = self.decide_uncached(q);
+        if let Some(k) = key
+            && d.reason != DecisionReason::Internal
+        {
+            self.memo.insert(k, std::sync::Arc::new(d.clone()));
+        }
+        d
+    }
+
+    fn decide_uncached(&self, q: &Query<'_>) -> Decision {
         let Some(server) = self.catalog.server(q.server) else {
             return Decision::deny(
                 DecisionReason::UnknownServer,

@@ -10,6 +10,7 @@ mod catalog;
 mod decide;
 mod entities;
 mod load;
+mod memo;
 mod raw;
 mod reload;
 mod snapshot;

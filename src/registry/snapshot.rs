@@ -10,6 +10,7 @@ use super::arguments::schema_fragment;
 use super::catalog::Catalog;
 use super::entities::StaticEntities;
 use super::load::{expand, load_catalog};
+use super::memo::DecisionCache;
 use crate::config::{Config, ConfigError};
 use crate::policy::{PolicyEngine, PolicyError, load_schema};
 
@@ -33,6 +34,8 @@ pub struct Snapshot {
     pub shadow: Option<PolicyEngine>,
     /// SHA-256 over every source file's path and content.
     pub hash: [u8; 32],
+    /// Decisions already taken with this snapshot.
+    pub(super) memo: DecisionCache,
 }
 
 /// Every file a snapshot reads, directories expanded, in a stable order.
@@ -89,6 +92,12 @@ impl Snapshot {
             catalog,
             entities,
             engine,
+            // With shadow policies every decision is evaluated, so disagreements are seen.
+            memo: DecisionCache::new(if shadow.is_some() {
+                0
+            } else {
+                cfg.limits.decision_cache_entries
+            }),
             shadow,
             hash,
         })
