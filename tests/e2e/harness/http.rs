@@ -16,6 +16,20 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Reads status, headers and the whole body of a response.
+    pub async fn read(resp: reqwest::Response) -> Self {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.expect("response body");
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+impl Reply {
     /// What the echo upstream saw; panics unless the request reached it.
     pub fn seen(&self) -> Seen {
         assert_eq!(
@@ -55,14 +69,7 @@ pub async fn post(url: &str, headers: &[(&str, &str)]) -> Reply {
         .send()
         .await
         .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.text().await.expect("response body");
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply::read(resp).await
 }
 
 /// Sends `head` (request line and headers, CRLF-separated, no final blank

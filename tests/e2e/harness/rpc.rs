@@ -69,14 +69,7 @@ pub async fn send(
         .send()
         .await
         .unwrap_or_else(|e| panic!("{method} {url}: {e:?}"));
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.text().await.expect("response body");
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply::read(resp).await
 }
 
 /// The JSON-RPC error a denial must carry.
