@@ -116,9 +116,4 @@ impl Verifier {
     pub fn status(&self) -> Vec<KeyStatus> {
         self.issuers.iter().map(|i| i.status()).collect()
     }
-
-    /// Whether every issuer holds at least one key (possibly stale).
-    pub fn has_keys(&self) -> bool {
-        self.issuers.iter().all(|i| i.status().keys > 0)
-    }
 }

@@ -56,13 +56,6 @@ impl PolicyEngine {
         self.info.get(id)
     }
 
-    /// Every policy, sorted by id.
-    pub fn policies(&self) -> Vec<&PolicyInfo> {
-        let mut v: Vec<_> = self.info.values().collect();
-        v.sort_by(|a, b| a.id.cmp(&b.id));
-        v
-    }
-
     /// Number of policies.
     pub fn len(&self) -> usize {
         self.index.len()

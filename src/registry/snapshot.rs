@@ -83,7 +83,6 @@ impl Snapshot {
                 &expand(&cfg.policies.shadow, "cedar")?,
             )?)
         };
-        let catalog = load_catalog(&cfg.registry.files, &cfg.surfaces)?;
         let entities =
             StaticEntities::build(&catalog, &cfg.surfaces).map_err(LoadError::Entities)?;
         Entities::from_entities(entities.all().cloned(), Some(&schema))

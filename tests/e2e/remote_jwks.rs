@@ -22,6 +22,16 @@ async fn stack_with(oidc: &Oidc, jwks: JwksSource, refresh_interval: &str) -> St
 
 /// The `stale` flag `/readyz` reports for issuer `name`, wherever it sits in
 /// the body: an object with `"name": name` or an object keyed by `name`.
+/// Whether `token` is allowed on knowledge within [`REFRESH_DEADLINE`]: a key
+/// just rotated in may need one rate-limited refresh first.
+async fn eventually_allowed(stack: &Stack, token: &str) -> bool {
+    poll_until(REFRESH_DEADLINE, || async {
+        (stack.call_knowledge(token).await.status == 200).then_some(())
+    })
+    .await
+    .is_some()
+}
+
 fn stale_flag(body: &Value, name: &str) -> Option<bool> {
     match body {
         Value::Object(map) => {
@@ -79,12 +89,8 @@ async fn rotated_key_is_fetched_when_its_kid_first_arrives() {
     oidc.rotate();
     let token = oidc.sign(&claims);
     // The first attempt may fall inside min_refresh_interval (1s); retry past it.
-    let allowed = poll_until(REFRESH_DEADLINE, || async {
-        (stack.call_knowledge(&token).await.status == 200).then_some(())
-    })
-    .await;
     assert!(
-        allowed.is_some(),
+        eventually_allowed(&stack, &token).await,
         "token with the rotated-in kid never allowed\n{}",
         stack.logs()
     );
@@ -104,12 +110,8 @@ async fn token_signed_with_a_retired_key_is_denied_after_rotation() {
     );
     oidc.rotate();
     let new_token = oidc.sign(&claims);
-    let refreshed = poll_until(REFRESH_DEADLINE, || async {
-        (stack.call_knowledge(&new_token).await.status == 200).then_some(())
-    })
-    .await;
     assert!(
-        refreshed.is_some(),
+        eventually_allowed(&stack, &new_token).await,
         "rotated key never learnt\n{}",
         stack.logs()
     );
