@@ -8,6 +8,8 @@ use crate::config::Denials;
 
 /// JSON-RPC error code used for authorization failures (server-defined range).
 pub const JSONRPC_AUTHZ_ERROR: i64 = -32001;
+/// JSON-RPC 2.0 "Invalid Request".
+pub const JSONRPC_INVALID_REQUEST: i64 = -32600;
 
 /// Why a request is denied. The label is stable: clients and dashboards rely on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +36,16 @@ pub enum DenyReason {
     Forbidden,
     /// mcp-authz could not decide (internal error): fail closed.
     Internal,
+    /// An MCP header (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`,
+    /// `MCP-Protocol-Version`) contradicts the body.
+    HeaderMismatch,
+    /// A header spelled so that a framework would read it as one mcp-authz
+    /// sets or trusts (`X_Forwarded_Groups` for `x-forwarded-groups`).
+    ForbiddenHeader,
+    /// A browser origin not in `origins.allowed` (DNS rebinding defence).
+    InvalidOrigin,
+    /// A `forbid` policy that could apply failed to evaluate: deny.
+    PolicyError,
 }
 
 impl DenyReason {
@@ -51,6 +63,10 @@ impl DenyReason {
             DenyReason::InvalidArguments => "invalid_arguments",
             DenyReason::Forbidden => "forbidden",
             DenyReason::Internal => "internal_error",
+            DenyReason::HeaderMismatch => "header_mismatch",
+            DenyReason::ForbiddenHeader => "forbidden_header",
+            DenyReason::InvalidOrigin => "invalid_origin",
+            DenyReason::PolicyError => "policy_error",
         }
     }
 
@@ -58,8 +74,15 @@ impl DenyReason {
     pub fn http_status(self) -> u16 {
         match self {
             DenyReason::MissingToken | DenyReason::InvalidToken | DenyReason::InvalidRequest => 401,
-            DenyReason::UnknownServer | DenyReason::UnknownTool | DenyReason::Forbidden => 403,
-            DenyReason::InvalidBody | DenyReason::InvalidArguments => 400,
+            DenyReason::UnknownServer
+            | DenyReason::UnknownTool
+            | DenyReason::Forbidden
+            | DenyReason::InvalidOrigin
+            | DenyReason::PolicyError => 403,
+            DenyReason::InvalidBody
+            | DenyReason::InvalidArguments
+            | DenyReason::HeaderMismatch
+            | DenyReason::ForbiddenHeader => 400,
             DenyReason::BodyTooLarge => 413,
             DenyReason::MethodNotAllowed => 405,
             DenyReason::Internal => 503,
@@ -80,6 +103,10 @@ impl DenyReason {
             DenyReason::InvalidArguments => "tool arguments do not match the tool's input schema",
             DenyReason::Forbidden => "forbidden by policy",
             DenyReason::Internal => "authorization is unavailable, try again",
+            DenyReason::HeaderMismatch => "an MCP header does not match the request body",
+            DenyReason::ForbiddenHeader => "a request header is spelled like an identity header",
+            DenyReason::InvalidOrigin => "origin not allowed",
+            DenyReason::PolicyError => "a policy that forbids this request could not be evaluated",
         }
     }
 
@@ -97,7 +124,11 @@ impl DenyReason {
             | DenyReason::MethodNotAllowed
             | DenyReason::InvalidArguments
             | DenyReason::Forbidden
-            | DenyReason::Internal => None,
+            | DenyReason::Internal
+            | DenyReason::HeaderMismatch
+            | DenyReason::ForbiddenHeader
+            | DenyReason::InvalidOrigin
+            | DenyReason::PolicyError => None,
         }
     }
 }
@@ -121,12 +152,17 @@ pub struct Denial {
 impl Denial {
     /// A denial with the reason's default message.
     pub fn new(reason: DenyReason) -> Self {
+        let code = match reason {
+            DenyReason::HeaderMismatch => crate::mcp::JSONRPC_HEADER_MISMATCH,
+            DenyReason::ForbiddenHeader => JSONRPC_INVALID_REQUEST,
+            _ => JSONRPC_AUTHZ_ERROR,
+        };
         Denial {
             reason,
             message: reason.default_message().to_owned(),
             jsonrpc_id: None,
             policies: Vec::new(),
-            code: JSONRPC_AUTHZ_ERROR,
+            code,
             resource_metadata: None,
         }
     }

@@ -7,17 +7,21 @@
 
 mod authenticate;
 mod deny;
+mod screen;
 
 pub use authenticate::Caller;
-pub use deny::{Denial, DenyReason, JSONRPC_AUTHZ_ERROR};
+pub use deny::{Denial, DenyReason, JSONRPC_AUTHZ_ERROR, JSONRPC_INVALID_REQUEST};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::config::Config;
 use crate::identity::{Identity, UpstreamHeaders, caller_headers};
 use crate::jwt::{TokenCache, Verifier};
-use crate::mcp::{BodyError, BodyRejection, Limits, McpRequest, parse_body};
+use crate::mcp::strict::logged;
+use crate::mcp::{
+    BodyError, BodyRejection, Limits, McpRequest, check_headers, param_headers, parse_body,
+};
 use crate::registry::{CallContext, DecisionReason, Principal, Query, Registry, RouteKey};
 
 /// Envoy per-route context extension naming the target server.
@@ -38,6 +42,8 @@ pub struct RequestView<'a> {
     pub context_extensions: Option<&'a HashMap<String, String>>,
     /// Peer principal from the client certificate (SPIFFE id), if any.
     pub source_principal: &'a str,
+    /// The request size Envoy reports (CheckRequest `size`), when known.
+    pub declared_size: Option<u64>,
 }
 
 impl RequestView<'_> {
@@ -63,6 +69,8 @@ pub struct Checker {
     registry: Arc<Registry>,
     cache: TokenCache<Arc<Identity>>,
     limits: Limits,
+    /// Header names no client may send in another spelling.
+    protected: HashSet<String>,
 }
 
 impl Checker {
@@ -74,12 +82,14 @@ impl Checker {
             max_depth: cfg.limits.max_json_depth,
             max_batch: cfg.limits.max_batch,
         };
+        let protected = screen::protected_headers(&cfg);
         Checker {
             cfg,
             verifier,
             registry,
             cache,
             limits,
+            protected,
         }
     }
 
@@ -90,6 +100,11 @@ impl Checker {
 
     /// Decides one request.
     pub async fn check(&self, req: &RequestView<'_>) -> Outcome {
+        let screened = screen::spellings(req, &self.protected)
+            .and_then(|()| screen::origin(req, &self.cfg.origins.allowed));
+        if let Err(d) = screened {
+            return Outcome::Deny(log_deny(*d, &"-", "-", "", req.path));
+        }
         let caller = match self.authenticate(req).await {
             Ok(c) => c,
             Err(mut d) => {
@@ -115,7 +130,7 @@ impl Checker {
     fn metadata_url(&self, req: &RequestView<'_>) -> Option<String> {
         let public = self.cfg.public_url.as_deref()?;
         let snapshot = self.registry.snapshot();
-        let server = snapshot.catalog.route(&route_key(req))?;
+        let server = snapshot.catalog.route(&self.route_key(req)?)?;
         let prefix = server.route.path_prefixes.first()?;
         Some(crate::api::metadata_url(public, prefix))
     }
@@ -133,7 +148,7 @@ impl Checker {
         match req.method {
             "GET" | "DELETE" => Ok(McpRequest::connect_only(req.method)),
             "POST" => {
-                let truncated = req.header(PARTIAL_BODY_HEADER) == Some("true");
+                let truncated = screen::body_cut(req, self.limits.max_body_bytes);
                 parse_body(req.body, truncated, &self.limits).map_err(|e| Box::new(body_denial(e)))
             }
             _ => Err(Box::new(Denial::new(DenyReason::MethodNotAllowed))),
@@ -141,7 +156,7 @@ impl Checker {
     }
 
     /// Finds the server, parses the body and asks the registry's policies
-    /// about every message; `None` allows.
+    /// about every message; then checks the MCP mirror headers.
     fn authorize(
         &self,
         req: &RequestView<'_>,
@@ -149,7 +164,8 @@ impl Checker {
         channel: Option<&str>,
     ) -> Option<Denial> {
         let snapshot = self.registry.snapshot();
-        let server = snapshot.catalog.route(&route_key(req));
+        let route = self.route_key(req);
+        let server = route.as_ref().and_then(|r| snapshot.catalog.route(r));
         let server_name = server.map_or("-", |s| s.name.as_str());
         // The body is read first so that every denial can echo its JSON-RPC id.
         let mcp = match self.mcp_request(req) {
@@ -158,10 +174,17 @@ impl Checker {
         };
         let Some(server) = server else {
             let mut d = Denial::new(DenyReason::UnknownServer);
-            d.message = "this route names no registered MCP server".into();
+            d.message = if route.is_some() {
+                "this route names no registered MCP server".into()
+            } else {
+                "this route names no MCP server (no `mcp_server` context extension)".into()
+            };
             d.jsonrpc_id = mcp.first_id().cloned();
             return Some(log_deny(d, caller, "-", "", req.path));
         };
+        if let Some(d) = self.audience(req, caller, server) {
+            return Some(log_deny(d, caller, &server.name, "", req.path));
+        }
         let surface = caller.surface();
         for call in &mcp.calls {
             let query = Query {
@@ -185,16 +208,30 @@ impl Checker {
                 DecisionReason::UnknownTool => DenyReason::UnknownTool,
                 DecisionReason::InvalidArguments => DenyReason::InvalidArguments,
                 DecisionReason::Forbidden | DecisionReason::Allowed => DenyReason::Forbidden,
+                DecisionReason::PolicyError => DenyReason::PolicyError,
                 DecisionReason::Internal => DenyReason::Internal,
             };
             let mut d = Denial::new(reason);
             d.message = decision.message;
             d.policies = decision.policies;
             d.jsonrpc_id = call.id.clone().or_else(|| mcp.first_id().cloned());
-            if !decision.errors.is_empty() {
-                tracing::warn!(target: "mcp_authz::decision", errors = ?decision.errors, "policy evaluation errors");
-            }
             return Some(log_deny(d, caller, &server.name, &call.method, req.path));
+        }
+        // Headers are compared only once the caller may use the server: a
+        // mismatch message may name a tool's declared parameters.
+        if let Some(headers) = req.headers {
+            let declared = |tool: &str| {
+                server
+                    .tool(tool)
+                    .and_then(|t| t.input_schema.as_ref())
+                    .map(param_headers)
+            };
+            if let Err(e) = check_headers(headers, &mcp, &declared) {
+                let mut d = Denial::new(DenyReason::HeaderMismatch);
+                d.message = e.0;
+                d.jsonrpc_id = mcp.first_id().cloned();
+                return Some(log_deny(d, caller, &server.name, "", req.path));
+            }
         }
         tracing::debug!(
             target: "mcp_authz::decision",
@@ -205,15 +242,45 @@ impl Checker {
         );
         None
     }
-}
 
-fn route_key<'a>(req: &RequestView<'a>) -> RouteKey<'a> {
-    match req.context_extensions.and_then(|c| c.get(SERVER_EXTENSION)) {
-        Some(ext) => RouteKey::Extension(ext),
-        None => RouteKey::HostPath {
-            host: req.host,
-            path: req.path,
-        },
+    /// RFC 8707: a token from an issuer that binds audiences to resources
+    /// must name this server's resource URL.
+    fn audience(
+        &self,
+        req: &RequestView<'_>,
+        caller: &Caller,
+        server: &crate::registry::Server,
+    ) -> Option<Denial> {
+        let Caller::User(id) = caller else {
+            return None;
+        };
+        if !id.require_resource_audience {
+            return None;
+        }
+        let resource = self.cfg.public_url.as_deref().and_then(|public| {
+            let prefix = server.route.path_prefixes.first()?;
+            Some(format!("{public}{prefix}"))
+        });
+        if resource.as_deref().is_some_and(|r| id.accepts_resource(r)) {
+            return None;
+        }
+        let mut d = Denial::new(DenyReason::InvalidToken);
+        d.message = "the token's audience does not name this MCP server".into();
+        d.resource_metadata = self.metadata_url(req);
+        Some(d)
+    }
+
+    /// Which server Envoy routed to: the `mcp_server` context extension, else
+    /// (only when `routing.fallback_host_path` is set) the host and path.
+    fn route_key<'a>(&self, req: &RequestView<'a>) -> Option<RouteKey<'a>> {
+        match req.context_extensions.and_then(|c| c.get(SERVER_EXTENSION)) {
+            Some(ext) => Some(RouteKey::Extension(ext)),
+            None if self.cfg.routing.fallback_host_path => Some(RouteKey::HostPath {
+                host: req.host,
+                path: req.path,
+            }),
+            None => None,
+        }
     }
 }
 
@@ -229,17 +296,24 @@ fn body_denial(BodyRejection { error: e, id }: BodyRejection) -> Denial {
     d
 }
 
-fn log_deny(d: Denial, caller: &Caller, server: &str, method: &str, path: &str) -> Denial {
+/// Logs a denial; request-controlled values are truncated (see [`logged`]).
+fn log_deny(
+    d: Denial,
+    caller: &dyn std::fmt::Display,
+    server: &str,
+    method: &str,
+    path: &str,
+) -> Denial {
     tracing::info!(
         target: "mcp_authz::decision",
         decision = "deny",
         reason = d.reason.code(),
-        caller = %caller,
-        server,
-        mcp_method = method,
-        path,
+        caller = %logged(&caller.to_string()),
+        server = %logged(server),
+        mcp_method = %logged(method),
+        path = %logged(path),
         policies = ?d.policies,
-        message = %d.message,
+        message = %logged(&d.message),
     );
     d
 }

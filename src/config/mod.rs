@@ -10,6 +10,7 @@ mod validate;
 
 pub use load::{ConfigError, EMBEDDED_QUICKSTART, Problem, load, load_str, parse_yaml};
 pub use model::*;
+pub use validate::remote_url_problem;
 
 use std::time::Duration;
 
@@ -21,6 +22,26 @@ pub const DEFAULT_ADMIN_ADDR: &str = "127.0.0.1:9192";
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 /// Largest leeway we accept: more would make expiry meaningless.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+/// Bounds of `refresh_interval`: `0s` would spin against the identity
+/// provider; beyond a day rotated keys go unseen. (1s is allowed for tests
+/// that watch a rotation; production wants minutes.)
+pub const REFRESH_INTERVAL_BOUNDS: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+/// Shortest `min_refresh_interval` (its longest is `refresh_interval`).
+pub const MIN_MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+/// Bounds of `fetch_timeout`.
+pub const FETCH_TIMEOUT_BOUNDS: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(5));
+/// Bounds of `reload.interval`.
+pub const RELOAD_INTERVAL_BOUNDS: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(3600));
+/// Longest a Check waits for a key fetch triggered by an unknown `kid`; the
+/// fetch itself goes on in the background (up to `fetch_timeout` per request)
+/// so a later Check finds the keys. Keep Envoy's ext_authz timeout above this
+/// plus normal Check time (the shipped configs use 1s).
+pub const CHECK_KEY_WAIT: Duration = Duration::from_millis(400);
+/// Largest OIDC discovery or JWKS document read; larger ones are refused.
+pub const MAX_KEY_DOCUMENT_BYTES: usize = 1024 * 1024;
 /// Default interval between JWKS refreshes of a remote issuer.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
 /// Default minimum time between two fetches triggered by unknown key ids.
@@ -56,6 +77,13 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 pub const DEFAULT_MAX_JSON_DEPTH: usize = 32;
 /// Default number of decisions cached per policy snapshot.
 pub const DEFAULT_DECISION_CACHE_ENTRIES: u64 = 10_000;
+/// Default size bound of the decision cache, in bytes.
+pub const DEFAULT_DECISION_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest decision cache size accepted, in bytes.
+pub const MAX_DECISION_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
+/// Default of `routing.fallback_host_path`: without Envoy's `mcp_server`
+/// context extension the request is denied, not routed by guess.
+pub const DEFAULT_FALLBACK_HOST_PATH: bool = false;
 /// Default largest JSON-RPC batch.
 pub const DEFAULT_MAX_BATCH: usize = 32;
 /// Default `realm` in `WWW-Authenticate`.

@@ -30,6 +30,25 @@ pub struct Config {
     /// Public base URL (scheme://host[:port]) MCP clients use; builds the
     /// RFC 9728 resource URLs. `None`: no resource metadata is advertised.
     pub public_url: Option<String>,
+    pub routing: Routing,
+    pub origins: Origins,
+}
+
+/// How a request is matched to an MCP server.
+#[derive(Debug, Clone, Default)]
+pub struct Routing {
+    /// When Envoy sends no `mcp_server` context extension, guess the server
+    /// from the registry's hosts and path prefixes. `false`: deny instead.
+    pub fallback_host_path: bool,
+}
+
+/// Browser origins allowed to call MCP servers.
+#[derive(Debug, Clone, Default)]
+pub struct Origins {
+    /// Exact origins (`scheme://host[:port]`, lowercase). A request carrying
+    /// an `Origin` header is refused unless its origin is listed; requests
+    /// without `Origin` are unaffected.
+    pub allowed: Vec<String>,
 }
 
 /// Where the Cedar schema, policies and policy tests are.
@@ -80,6 +99,12 @@ pub struct IssuerConfig {
     pub refresh_interval: Duration,
     pub min_refresh_interval: Duration,
     pub fetch_timeout: Duration,
+    /// Prefix (`<ns>:`) given to this issuer's users, groups and business
+    /// groups; required when several issuers are configured.
+    pub user_namespace: Option<String>,
+    /// RFC 8707: the token's `aud` must name the resource URL of the MCP
+    /// server it is used on (checked after routing), instead of `audiences`.
+    pub require_resource_audience: bool,
 }
 
 /// Where an issuer's public keys come from.
@@ -169,6 +194,8 @@ pub struct Limits {
     pub max_batch: usize,
     /// Decisions cached per policy snapshot (0 disables).
     pub decision_cache_entries: u64,
+    /// Approximate bytes of decision-cache keys and values per policy snapshot (0 disables).
+    pub decision_cache_bytes: u64,
 }
 
 /// Request context a trusted surface may pass.

@@ -36,6 +36,23 @@ pub struct RawConfig {
     pub request_context: RawRequestContext,
     #[serde(default)]
     pub resource_metadata: RawResourceMetadata,
+    #[serde(default)]
+    pub routing: RawRouting,
+    #[serde(default)]
+    pub origins: RawOrigins,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouting {
+    pub fallback_host_path: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOrigins {
+    #[serde(default)]
+    pub allowed: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +80,9 @@ pub struct RawIssuer {
     pub refresh_interval: Option<String>,
     pub min_refresh_interval: Option<String>,
     pub fetch_timeout: Option<String>,
+    pub user_namespace: Option<String>,
+    #[serde(default)]
+    pub require_resource_audience: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,6 +143,7 @@ pub struct RawLimits {
     pub max_json_depth: Option<usize>,
     pub max_batch: Option<usize>,
     pub decision_cache_entries: Option<u64>,
+    pub decision_cache_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

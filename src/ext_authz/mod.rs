@@ -53,6 +53,7 @@ impl Authorization for AuthzService {
             source_principal: attrs
                 .and_then(|a| a.source.as_ref())
                 .map_or("", |s| s.principal.as_str()),
+            declared_size: http.and_then(|h| u64::try_from(h.size).ok()),
         };
         let outcome = self.checker.check(&view).await;
         // A denial is a successful RPC carrying a denied HTTP response, so that

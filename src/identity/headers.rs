@@ -10,13 +10,26 @@ use super::Identity;
 use crate::config::IdentityHeaders;
 
 /// Bytes escaped in identity header values: `%` (the escape itself), `,` (the
-/// list separator), control characters, and every non-ASCII byte.
-const HEADER_ESCAPES: &AsciiSet = &CONTROLS.add(b'%').add(b',');
+/// list separator), `"` (RFC 9110 quoted strings in lists), control
+/// characters, and every non-ASCII byte.
+const HEADER_ESCAPES: &AsciiSet = &CONTROLS.add(b'%').add(b',').add(b'"');
 
-/// Percent-encodes one identity value so that it is a valid header value and
-/// a comma always separates list items.
+/// Percent-encodes one identity value so that every byte arrives upstream as
+/// it was decided: a valid header value, a comma always separates list items,
+/// and leading or trailing spaces (which HTTP and list parsers trim) are
+/// encoded as `%20`. The upstream percent-decodes each item.
 pub fn encode_header_value(v: &str) -> String {
-    utf8_percent_encode(v, HEADER_ESCAPES).to_string()
+    let encoded = utf8_percent_encode(v, HEADER_ESCAPES).to_string();
+    let inner = encoded.trim_matches(' ');
+    if inner.len() == encoded.len() {
+        return encoded;
+    }
+    let lead = encoded.len() - encoded.trim_start_matches(' ').len();
+    let trail = encoded.len() - encoded.trim_end_matches(' ').len();
+    if inner.is_empty() {
+        return "%20".repeat(encoded.len());
+    }
+    format!("{}{inner}{}", "%20".repeat(lead), "%20".repeat(trail))
 }
 
 /// Headers to set (overwriting) and to remove on an allowed request.
@@ -40,9 +53,25 @@ pub fn caller_headers(caller: &crate::check::Caller, cfg: &IdentityHeaders) -> U
     }
 }
 
+/// Every header mcp-authz may set, plus the configured strip list: what a
+/// client must never get through to the upstream.
+fn identity_header_names(cfg: &IdentityHeaders) -> impl Iterator<Item = &String> {
+    [
+        Some(&cfg.user),
+        Some(&cfg.groups),
+        cfg.business_groups.as_ref(),
+        cfg.surface.as_ref(),
+        Some(&cfg.service),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(&cfg.strip)
+}
+
+/// Removes every identity header the caller's own headers did not set.
 fn strip_unset(out: &mut UpstreamHeaders, cfg: &IdentityHeaders) {
-    for h in &cfg.strip {
-        if !out.set.iter().any(|(n, _)| n == h) {
+    for h in identity_header_names(cfg) {
+        if !out.set.iter().any(|(n, _)| n == h) && !out.remove.contains(h) {
             out.remove.push(h.clone());
         }
     }
@@ -108,6 +137,8 @@ mod tests {
             client_id: None,
             issuer: "demo".into(),
             expires_at: 0,
+            audiences: vec![],
+            require_resource_audience: false,
         }
     }
 
@@ -117,6 +148,37 @@ mod tests {
         assert_eq!(encode_header_value("100%"), "100%25");
         assert_eq!(encode_header_value("Zürich\n"), "Z%C3%BCrich%0A");
         assert_eq!(encode_header_value("data science"), "data science");
+        assert_eq!(encode_header_value("  alice"), "%20%20alice");
+        assert_eq!(encode_header_value(" ads-eng "), "%20ads-eng%20");
+        assert_eq!(encode_header_value("a\"b"), "a%22b");
+        assert_eq!(encode_header_value("  "), "%20%20");
+        assert_eq!(encode_header_value("\tx"), "%09x");
+    }
+
+    #[test]
+    fn encoded_values_survive_http_trimming_and_list_splitting() {
+        use percent_encoding::percent_decode_str;
+        for v in [" a", "b ", " ", "x,y", "\"q\"", " c , d "] {
+            let wire = encode_header_value(v);
+            // what an HTTP parser does to a field value, then a list parser
+            let item = wire.trim().split(',').map(str::trim).collect::<Vec<_>>();
+            assert_eq!(item.len(), 1, "{v:?} became {wire:?}");
+            assert_eq!(percent_decode_str(item[0]).decode_utf8().unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn every_identity_header_is_set_or_removed_for_any_names() {
+        let mut c = cfg();
+        c.service = "x-acme-workload".into();
+        c.user = "x-acme-user".into();
+        c.strip = vec![];
+        let user = upstream_headers(&id(&[]), &c);
+        assert!(user.remove.contains(&"x-acme-workload".to_string()));
+        let svc = caller_headers(&crate::check::Caller::Service("spiffe://d/x".into()), &c);
+        assert!(svc.remove.contains(&"x-acme-user".to_string()));
+        assert!(svc.remove.contains(&"x-forwarded-groups".to_string()));
+        assert!(svc.set.iter().any(|(n, _)| n == "x-acme-workload"));
     }
 
     #[test]

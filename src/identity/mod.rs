@@ -28,6 +28,11 @@ pub struct Identity {
     pub issuer: String,
     /// Token expiry, seconds since the epoch.
     pub expires_at: u64,
+    /// The token's `aud` values (a single string becomes one entry).
+    pub audiences: Vec<String>,
+    /// RFC 8707: the token is valid only on an MCP server whose resource URL
+    /// is in `audiences` (the issuer's `require_resource_audience`).
+    pub require_resource_audience: bool,
 }
 
 /// Why verified claims do not make an identity.
@@ -39,7 +44,12 @@ pub enum IdentityError {
     BadClaim(String),
     #[error("token lacks `exp`")]
     MissingExp,
+    #[error("claim `{0}` is not a valid NumericDate")]
+    BadDate(&'static str),
 }
+
+/// Latest `exp` accepted: 9999-12-31T23:59:59Z. Later values are nonsense.
+const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
 
 impl Identity {
     /// Maps verified claims to an identity using the configured claim names.
@@ -49,13 +59,22 @@ impl Identity {
         surfaces: &[Arc<Surface>],
     ) -> Result<Self, IdentityError> {
         let c = &token.claims;
-        let user = match c.get(&mapping.user) {
+        let user = match claim(c, &mapping.user) {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             _ => return Err(IdentityError::MissingUser(mapping.user.clone())),
         };
-        let groups = list_claim(c, mapping.groups.as_deref())?;
-        let business_groups = list_claim(c, mapping.business_groups.as_deref())?;
-        let client_id = match c.get(&mapping.surface) {
+        let mut groups = list_claim(c, mapping.groups.as_deref())?;
+        let mut business_groups = list_claim(c, mapping.business_groups.as_deref())?;
+        let user = match &token.user_namespace {
+            Some(ns) => {
+                for g in groups.iter_mut().chain(business_groups.iter_mut()) {
+                    *g = format!("{ns}:{g}");
+                }
+                format!("{ns}:{user}")
+            }
+            None => user,
+        };
+        let client_id = match claim(c, &mapping.surface) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => return Err(IdentityError::BadClaim(mapping.surface.clone())),
@@ -66,10 +85,20 @@ impl Identity {
                 .find(|s| s.client_ids.iter().any(|c| c == id))
                 .cloned()
         });
-        let expires_at = c
-            .get("exp")
-            .and_then(Value::as_u64)
-            .ok_or(IdentityError::MissingExp)?;
+        let expires_at = numeric_date(c.get("exp"), "exp")?.ok_or(IdentityError::MissingExp)?;
+        for name in ["nbf", "iat"] {
+            numeric_date(c.get(name), name)?;
+        }
+        let audiences = match c.get("aud") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(a)) => vec![a.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| IdentityError::BadClaim("aud".into()))?,
+            Some(_) => return Err(IdentityError::BadClaim("aud".into())),
+        };
         Ok(Identity {
             user,
             groups,
@@ -78,8 +107,73 @@ impl Identity {
             client_id,
             issuer: token.issuer.clone(),
             expires_at,
+            audiences,
+            require_resource_audience: token.require_resource_audience,
         })
     }
+
+    /// Whether this identity may be used on the MCP server whose RFC 9728
+    /// resource URL is `resource`: always, unless its issuer requires the
+    /// token's `aud` to name the resource (RFC 8707), compared exactly.
+    pub fn accepts_resource(&self, resource: &str) -> bool {
+        !self.require_resource_audience || self.audiences.iter().any(|a| a == resource)
+    }
+}
+
+/// An RFC 7519 NumericDate: seconds since the epoch, possibly non-integer
+/// (floored). `Ok(None)` when absent; negative, non-finite or absurdly large
+/// values are errors.
+fn numeric_date(v: Option<&Value>, name: &'static str) -> Result<Option<u64>, IdentityError> {
+    let Some(v) = v else { return Ok(None) };
+    if let Some(n) = v.as_u64() {
+        return if n as f64 <= MAX_NUMERIC_DATE {
+            Ok(Some(n))
+        } else {
+            Err(IdentityError::BadDate(name))
+        };
+    }
+    match v.as_f64() {
+        Some(f) if f.is_finite() && (0.0..=MAX_NUMERIC_DATE).contains(&f) => {
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "checked finite and within 0..=MAX_NUMERIC_DATE"
+            )]
+            let secs = f.floor() as u64;
+            Ok(Some(secs))
+        }
+        _ => Err(IdentityError::BadDate(name)),
+    }
+}
+
+/// The value a configured claim setting names: a JSON Pointer (RFC 6901)
+/// into the claims when it starts with `/`, else a top-level claim name.
+pub fn claim<'a>(claims: &'a Map<String, Value>, setting: &str) -> Option<&'a Value> {
+    let Some(pointer) = setting.strip_prefix('/') else {
+        return claims.get(setting);
+    };
+    let mut tokens = pointer
+        .split('/')
+        .map(|t| t.replace("~1", "/").replace("~0", "~"));
+    let first = tokens.next()?;
+    let mut value = claims.get(&first)?;
+    for t in tokens {
+        value = match value {
+            Value::Object(m) => m.get(&t)?,
+            Value::Array(items) => items.get(index(&t)?)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+/// An RFC 6901 array index: `0` or digits without a leading zero.
+fn index(t: &str) -> Option<usize> {
+    if t.is_empty() || (t.len() > 1 && t.starts_with('0')) || !t.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    t.parse().ok()
 }
 
 /// A list claim: an array of strings, or one string separated by spaces or commas.
@@ -88,7 +182,7 @@ fn list_claim(c: &Map<String, Value>, name: Option<&str>) -> Result<Vec<String>,
         return Ok(Vec::new());
     };
     let bad = || IdentityError::BadClaim(name.to_owned());
-    match c.get(name) {
+    match claim(c, name) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(s
             .split([' ', ','])
@@ -124,6 +218,8 @@ mod tests {
         VerifiedToken {
             issuer: "demo".into(),
             claims: claims.as_object().cloned().unwrap(),
+            user_namespace: None,
+            require_resource_audience: false,
         }
     }
 
@@ -169,5 +265,107 @@ mod tests {
         let id = Identity::from_token(&t, &mapping(), &surfaces()).unwrap();
         assert!(id.surface.is_none());
         assert_eq!(id.client_id.as_deref(), Some("stranger"));
+    }
+
+    fn namespaced(claims: Value, ns: &str) -> Identity {
+        let mut t = token(claims);
+        t.user_namespace = Some(ns.into());
+        Identity::from_token(&t, &mapping(), &[]).unwrap()
+    }
+
+    #[test]
+    fn namespace_prefixes_user_groups_and_business_groups() {
+        let id = namespaced(
+            json!({"sub":"alice","exp":9,"groups":["eng"],"bg":"ads"}),
+            "corp",
+        );
+        assert_eq!(id.user, "corp:alice");
+        assert_eq!(id.groups, ["corp:eng"]);
+        assert_eq!(id.business_groups, ["corp:ads"]);
+    }
+
+    #[test]
+    fn same_user_from_two_namespaces_is_two_identities() {
+        let a = namespaced(json!({"sub":"alice","exp":9}), "corp");
+        let b = namespaced(json!({"sub":"alice","exp":9}), "partner");
+        assert_ne!(a.user, b.user);
+        assert_eq!(b.user, "partner:alice");
+    }
+
+    #[test]
+    fn without_namespace_names_are_bare() {
+        let id =
+            Identity::from_token(&token(json!({"sub":"alice","exp":9})), &mapping(), &[]).unwrap();
+        assert_eq!(id.user, "alice");
+    }
+
+    #[test]
+    fn fractional_numeric_dates_are_accepted_and_floored() {
+        let t = token(json!({"sub":"a","exp":4102444800.5_f64,"nbf":1.25,"iat":1.5}));
+        let id = Identity::from_token(&t, &mapping(), &[]).unwrap();
+        assert_eq!(id.expires_at, 4_102_444_800);
+    }
+
+    #[test]
+    fn negative_absurd_or_non_numeric_dates_are_refused() {
+        for exp in [
+            json!(-1),
+            json!(-0.5),
+            json!(1e300),
+            json!("9"),
+            json!(true),
+        ] {
+            let t = token(json!({"sub":"a","exp":exp}));
+            assert_eq!(
+                Identity::from_token(&t, &mapping(), &[]),
+                Err(IdentityError::BadDate("exp")),
+                "{exp}"
+            );
+        }
+        let t = token(json!({"sub":"a","exp":9,"nbf":-3}));
+        assert_eq!(
+            Identity::from_token(&t, &mapping(), &[]),
+            Err(IdentityError::BadDate("nbf"))
+        );
+    }
+
+    #[test]
+    fn json_pointer_reads_nested_claims() {
+        let mut m = mapping();
+        m.groups = Some("/realm_access/roles".into());
+        m.user = "/ext/a~1b".into();
+        let t =
+            token(json!({"exp":9,"ext":{"a/b":"bob"},"realm_access":{"roles":["admin","eng"]}}));
+        let id = Identity::from_token(&t, &m, &[]).unwrap();
+        assert_eq!(id.user, "bob");
+        assert_eq!(id.groups, ["admin", "eng"]);
+    }
+
+    #[test]
+    fn json_pointer_escapes_and_array_indices() {
+        let c = json!({"a.b":1,"x~y":2,"arr":[10,20],"o":{"":3}});
+        let c = c.as_object().unwrap();
+        assert_eq!(claim(c, "/a.b"), Some(&json!(1)));
+        assert_eq!(claim(c, "/x~0y"), Some(&json!(2)));
+        assert_eq!(claim(c, "/arr/1"), Some(&json!(20)));
+        assert_eq!(claim(c, "/arr/01"), None);
+        assert_eq!(claim(c, "/o/"), Some(&json!(3)));
+        assert_eq!(claim(c, "a.b"), Some(&json!(1)));
+        assert_eq!(claim(c, "/missing/x"), None);
+    }
+
+    #[test]
+    fn resource_audience_is_required_only_when_the_issuer_says_so() {
+        let mut t = token(json!({"sub":"a","exp":9,"aud":["https://gw/presto"]}));
+        let id = Identity::from_token(&t, &mapping(), &[]).unwrap();
+        assert!(id.accepts_resource("https://gw/knowledge"));
+        t.require_resource_audience = true;
+        let id = Identity::from_token(&t, &mapping(), &[]).unwrap();
+        assert!(id.accepts_resource("https://gw/presto"));
+        assert!(!id.accepts_resource("https://gw/knowledge"));
+        assert!(!id.accepts_resource("https://gw/presto/"));
+        t.claims.insert("aud".into(), json!("https://gw/knowledge"));
+        let id = Identity::from_token(&t, &mapping(), &[]).unwrap();
+        assert!(id.accepts_resource("https://gw/knowledge"));
     }
 }

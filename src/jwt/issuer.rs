@@ -2,7 +2,7 @@
 //! their refresh, and token verification against them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -11,7 +11,9 @@ use serde_json::{Map, Value};
 
 use super::JwtError;
 use super::keys::{KeySet, Lookup};
-use crate::config::{IssuerConfig, KeySource};
+use crate::config::{
+    CHECK_KEY_WAIT, IssuerConfig, KeySource, MAX_KEY_DOCUMENT_BYTES, remote_url_problem,
+};
 
 /// Health of an issuer's keys, for readiness.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -31,7 +33,6 @@ pub struct KeyStatus {
 #[derive(Default)]
 struct FetchState {
     last_attempt: Option<Instant>,
-    jwks_uri: Option<String>,
 }
 
 /// A trusted issuer with its current keys.
@@ -52,7 +53,13 @@ impl Issuer {
         for alg in &cfg.algorithms {
             let mut v = Validation::new(*alg);
             v.set_issuer(&[&cfg.issuer]);
-            v.set_audience(&cfg.audiences);
+            if cfg.require_resource_audience {
+                // RFC 8707: `aud` is matched against the server's resource
+                // URL after routing (`Identity::accepts_resource`).
+                v.validate_aud = false;
+            } else {
+                v.set_audience(&cfg.audiences);
+            }
             v.leeway = cfg.leeway.as_secs();
             v.validate_nbf = true;
             v.set_required_spec_claims(&["exp", "iss", "aud"]);
@@ -102,7 +109,7 @@ impl Issuer {
 
     /// Verifies signature and claims of a token already routed to this issuer.
     pub async fn verify(
-        &self,
+        self: &Arc<Self>,
         token: &str,
         header: &Header,
     ) -> Result<Map<String, Value>, JwtError> {
@@ -122,7 +129,14 @@ impl Issuer {
         let kid = header.kid.as_deref();
         let mut keys = self.keys.load_full();
         if matches!(keys.find(kid), Lookup::UnknownKid) && self.cfg.keys.is_remote() {
-            self.refresh(false).await;
+            // The fetch runs on its own task: a Check waits at most
+            // CHECK_KEY_WAIT (well inside Envoy's ext_authz timeout) while the
+            // fetch may finish later and serve the next Check.
+            let issuer = Arc::clone(self);
+            let fetch = tokio::spawn(async move { issuer.refresh(false).await });
+            if tokio::time::timeout(CHECK_KEY_WAIT, fetch).await.is_err() {
+                tracing::info!(issuer = %self.cfg.name, "key fetch still running; token refused for now");
+            }
             keys = self.keys.load_full();
         }
         let key = match keys.find(kid) {
@@ -148,7 +162,7 @@ impl Issuer {
             return false;
         }
         st.last_attempt = Some(Instant::now());
-        let result = self.fetch_keys(&mut st).await;
+        let result = self.fetch_keys().await;
         let mut status = self.lock_status();
         match result {
             Ok(set) => {
@@ -165,19 +179,14 @@ impl Issuer {
         }
     }
 
-    async fn fetch_keys(&self, st: &mut FetchState) -> Result<KeySet, String> {
-        let jwks_uri = match (&self.cfg.keys, &st.jwks_uri) {
-            (KeySource::Url(u), _) => u.clone(),
-            (KeySource::Discovery(_), Some(u)) => u.clone(),
-            (KeySource::Discovery(d), None) => {
+    /// Fetches the key set; with discovery, the discovery document first, on
+    /// every fetch, so a changed or no longer valid document is noticed.
+    async fn fetch_keys(&self) -> Result<KeySet, String> {
+        let jwks_uri = match &self.cfg.keys {
+            KeySource::Url(u) => u.clone(),
+            KeySource::Discovery(d) => {
                 let doc: Value = self.get_json(d).await?;
-                let u = doc
-                    .get("jwks_uri")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| format!("{d}: discovery document has no `jwks_uri`"))?
-                    .to_owned();
-                st.jwks_uri = Some(u.clone());
-                u
+                discovered_jwks_uri(&doc, &self.cfg.issuer).map_err(|e| format!("{d}: {e}"))?
             }
             _ => return Err("issuer has no remote keys".into()),
         };
@@ -202,8 +211,9 @@ impl Issuer {
         if !resp.status().is_success() {
             return Err(format!("{url}: HTTP {}", resp.status()));
         }
-        let bytes = resp.bytes().await.map_err(|e| format!("{url}: {e}"))?;
-        Ok(bytes.to_vec())
+        read_capped(resp, MAX_KEY_DOCUMENT_BYTES)
+            .await
+            .map_err(|e| format!("{url}: {e}"))
     }
 
     async fn get_json(&self, url: &str) -> Result<Value, String> {
@@ -244,6 +254,46 @@ impl Issuer {
     }
 }
 
+/// The `jwks_uri` of an OIDC discovery document, checked as OIDC Discovery
+/// §4.3 requires: its `issuer` must equal the configured issuer exactly, and
+/// the URI must satisfy the same https-or-loopback rule as configured URLs.
+fn discovered_jwks_uri(doc: &Value, issuer: &str) -> Result<String, String> {
+    match doc.get("issuer").and_then(Value::as_str) {
+        Some(i) if i == issuer => {}
+        Some(i) => {
+            return Err(format!(
+                "discovery document names issuer `{i}`, not the configured `{issuer}`"
+            ));
+        }
+        None => return Err("discovery document has no `issuer`".into()),
+    }
+    let uri = doc
+        .get("jwks_uri")
+        .and_then(Value::as_str)
+        .ok_or("discovery document has no `jwks_uri`")?;
+    if let Some(problem) = remote_url_problem(uri) {
+        return Err(format!("discovered `jwks_uri`: {problem}"));
+    }
+    Ok(uri.to_owned())
+}
+
+/// Reads a response body of at most `limit` bytes, refusing larger ones
+/// without buffering them.
+async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+    let too_large = || format!("response is larger than {limit} bytes");
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 fn decode(token: &str, key: &DecodingKey, v: &Validation) -> Result<Map<String, Value>, JwtError> {
     jsonwebtoken::decode::<Map<String, Value>>(token, key, v)
         .map(|d| d.claims)
@@ -252,4 +302,50 @@ fn decode(token: &str, key: &DecodingKey, v: &Validation) -> Result<Map<String, 
 
 pub(super) fn is_hmac(a: Algorithm) -> bool {
     matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    const ISS: &str = "https://idp.example.com";
+
+    #[test]
+    fn discovery_with_the_configured_issuer_gives_its_jwks_uri() {
+        let doc = json!({"issuer": ISS, "jwks_uri": "https://idp.example.com/keys"});
+        assert_eq!(
+            discovered_jwks_uri(&doc, ISS).unwrap(),
+            "https://idp.example.com/keys"
+        );
+    }
+
+    #[test]
+    fn discovery_naming_another_issuer_is_refused() {
+        for other in [
+            "https://evil.example.com",
+            "https://idp.example.com/",
+            "HTTPS://idp.example.com",
+        ] {
+            let doc = json!({"issuer": other, "jwks_uri": "https://idp.example.com/keys"});
+            let err = discovered_jwks_uri(&doc, ISS).unwrap_err();
+            assert!(err.contains("not the configured"), "{other}: {err}");
+        }
+        let doc = json!({"jwks_uri": "https://idp.example.com/keys"});
+        assert!(
+            discovered_jwks_uri(&doc, ISS)
+                .unwrap_err()
+                .contains("no `issuer`")
+        );
+    }
+
+    #[test]
+    fn discovered_plain_http_jwks_uri_is_refused_unless_loopback() {
+        let doc = json!({"issuer": ISS, "jwks_uri": "http://idp.example.com/keys"});
+        let err = discovered_jwks_uri(&doc, ISS).unwrap_err();
+        assert!(err.contains("plain http"), "{err}");
+        let doc = json!({"issuer": ISS, "jwks_uri": "http://127.0.0.1:8080/keys"});
+        assert!(discovered_jwks_uri(&doc, ISS).is_ok());
+    }
 }

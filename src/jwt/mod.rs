@@ -4,6 +4,7 @@
 mod cache;
 mod issuer;
 mod keys;
+mod segments;
 
 pub use cache::TokenCache;
 pub use issuer::{Issuer, KeyStatus};
@@ -45,6 +46,10 @@ pub struct VerifiedToken {
     /// Name of the issuer (from configuration) that vouched for the token.
     pub issuer: String,
     pub claims: Map<String, Value>,
+    /// The issuer's `user_namespace`: prefix of user and group names.
+    pub user_namespace: Option<String>,
+    /// The issuer's `require_resource_audience` (RFC 8707).
+    pub require_resource_audience: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -95,6 +100,7 @@ impl Verifier {
         if token.len() > self.max_token_bytes {
             return Err(JwtError::TooLarge(token.len()));
         }
+        segments::check(token).map_err(JwtError::Malformed)?;
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| JwtError::Malformed(e.to_string()))?;
         // Reading `iss` before verification only picks whose keys to try; the
@@ -109,6 +115,8 @@ impl Verifier {
         Ok(VerifiedToken {
             issuer: issuer.cfg.name.clone(),
             claims,
+            user_namespace: issuer.cfg.user_namespace.clone(),
+            require_resource_audience: issuer.cfg.require_resource_audience,
         })
     }
 

@@ -2,9 +2,17 @@
 //! message or a batch) and the HTTP method become Cedar actions, tools and
 //! arguments. Every malformed input is an error, never "no MCP request".
 
+mod headers;
 mod parse;
+pub mod strict;
 
-pub use parse::{BodyError, BodyRejection, Limits, parse_body};
+pub use headers::{
+    HeaderMismatch, JSONRPC_HEADER_MISMATCH, MCP_METHOD, MCP_NAME, MCP_PARAM_PREFIX,
+    MCP_PROTOCOL_VERSION, ParamHeaders, check_headers, param_headers,
+};
+pub use parse::{
+    BodyError, BodyRejection, Limits, META_PROTOCOL_VERSION, depth_exceeds, parse_body,
+};
 
 use serde_json::{Map, Value};
 
@@ -22,6 +30,25 @@ pub struct McpCall {
     pub tool: Option<String>,
     /// Tool arguments for `tools/call`.
     pub arguments: Option<Map<String, Value>>,
+    /// What `Mcp-Name` mirrors: the tool or prompt name, or the resource URI.
+    pub name: Option<String>,
+    /// `params._meta["io.modelcontextprotocol/protocolVersion"]`, if present.
+    pub protocol_version: Option<String>,
+}
+
+impl McpCall {
+    /// A message that needs only `connect` and names nothing.
+    pub fn connect(method: &str) -> Self {
+        McpCall {
+            id: None,
+            method: method.to_owned(),
+            action: Action::Connect,
+            tool: None,
+            arguments: None,
+            name: None,
+            protocol_version: None,
+        }
+    }
 }
 
 /// What an HTTP request to an MCP endpoint asks for.
@@ -37,13 +64,7 @@ impl McpRequest {
     /// A request with no body (GET opens the server stream, DELETE ends the session).
     pub fn connect_only(method: &str) -> Self {
         McpRequest {
-            calls: vec![McpCall {
-                id: None,
-                method: method.to_owned(),
-                action: Action::Connect,
-                tool: None,
-                arguments: None,
-            }],
+            calls: vec![McpCall::connect(method)],
             batch: false,
         }
     }

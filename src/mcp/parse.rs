@@ -2,8 +2,16 @@
 
 use serde_json::{Map, Value};
 
+use super::strict::{self, fold, quoted};
 use super::{McpCall, McpRequest, action_of};
 use crate::policy::Action;
+
+/// Fields mcp-authz reads from a JSON-RPC message object.
+const MESSAGE_FIELDS: &[&str] = &["jsonrpc", "id", "method", "params", "result", "error"];
+/// Fields mcp-authz reads from `params`.
+const PARAMS_FIELDS: &[&str] = &["name", "arguments", "uri", "_meta"];
+/// `_meta` key carrying the protocol version (MCP 2026-07-28).
+pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 
 /// Limits on untrusted bodies.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +34,9 @@ pub enum BodyError {
     TooDeep(usize),
     #[error("request body is not JSON: {0}")]
     NotJson(String),
+    /// Valid JSON that decoders of other languages could read differently.
+    #[error("request body is ambiguous: {0}")]
+    Ambiguous(String),
     #[error("not a JSON-RPC 2.0 message: {0}")]
     NotJsonRpc(String),
     #[error("batch of {0} messages is over the limit of {1}")]
@@ -70,9 +81,10 @@ impl BodyError {
     }
 }
 
-/// Nesting depth of JSON text, counted without parsing (strings skipped), so a
-/// deeply nested body is refused before the parser recurses into it.
-fn depth_exceeds(body: &[u8], max: usize) -> bool {
+/// Whether JSON text nests deeper than `max` arrays/objects, counted without
+/// parsing (brackets inside strings skipped), so a deeply nested body is
+/// refused before any parser recurses into it.
+pub fn depth_exceeds(body: &[u8], max: usize) -> bool {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for &b in body {
         if in_string {
@@ -117,8 +129,10 @@ pub fn parse_body(
     if depth_exceeds(body, limits.max_depth) {
         return Err(BodyError::TooDeep(limits.max_depth).into());
     }
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| BodyError::NotJson(e.to_string()))?;
+    let value = strict::parse(body).map_err(|e| match e {
+        strict::StrictError::Syntax(m) => BodyError::NotJson(m),
+        strict::StrictError::Ambiguous(m) => BodyError::Ambiguous(m),
+    })?;
     let id = first_id(&value);
     messages(value, limits).map_err(|error| BodyRejection { error, id })
 }
@@ -148,10 +162,29 @@ fn messages(value: Value, limits: &Limits) -> Result<McpRequest, BodyError> {
     }
 }
 
+/// Refuses a key that a case-insensitive decoder would take for one of
+/// `fields` without being spelled exactly like it (`"Method"` for `method`).
+fn exact_fields(m: &Map<String, Value>, fields: &[&str], at: &str) -> Result<(), String> {
+    for key in m.keys() {
+        if fields.contains(&key.as_str()) {
+            continue;
+        }
+        let folded = fold(key);
+        if let Some(field) = fields.iter().find(|f| fold(f) == folded) {
+            return Err(format!(
+                "key `{at}{}` must be spelled `{field}`",
+                quoted(key)
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn message(v: Value) -> Result<McpCall, String> {
     let Value::Object(mut m) = v else {
         return Err("a message must be a JSON object".into());
     };
+    exact_fields(&m, MESSAGE_FIELDS, "")?;
     if m.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err("`jsonrpc` must be \"2.0\"".into());
     }
@@ -166,23 +199,26 @@ fn message(v: Value) -> Result<McpCall, String> {
         Some(_) => return Err("`method` must be a string".into()),
         None if id.is_some() && (m.contains_key("result") || m.contains_key("error")) => {
             // A client's response to a server request (sampling, elicitation).
-            return Ok(McpCall {
-                id: None,
-                method: String::new(),
-                action: Action::Connect,
-                tool: None,
-                arguments: None,
-            });
+            return Ok(McpCall::connect(""));
         }
         None => return Err("a message needs `method` (or `result`/`error` with an `id`)".into()),
     };
     let params = match m.remove("params") {
         None => None,
-        Some(Value::Object(p)) => Some(p),
+        Some(Value::Object(p)) => {
+            exact_fields(&p, PARAMS_FIELDS, "params.")?;
+            Some(p)
+        }
         Some(Value::Array(_)) if method != "tools/call" => None,
         Some(_) => return Err("`params` must be an object".into()),
     };
     let action = action_of(&method);
+    let protocol_version = params.as_ref().map(protocol_version).transpose()?.flatten();
+    let name = match (action, &params) {
+        (Action::ReadResource, Some(p)) => optional_string(p, "uri")?,
+        (Action::GetPrompt, Some(p)) => optional_string(p, "name")?,
+        _ => None,
+    };
     let (tool, arguments) = if action == Action::CallTool {
         tool_call(params)?
     } else {
@@ -190,11 +226,38 @@ fn message(v: Value) -> Result<McpCall, String> {
     };
     Ok(McpCall {
         id,
+        name: tool.clone().or(name),
         method,
         action,
         tool,
         arguments,
+        protocol_version,
     })
+}
+
+fn optional_string(p: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
+    match p.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(format!("`params.{key}` must be a string")),
+    }
+}
+
+/// `params._meta["io.modelcontextprotocol/protocolVersion"]`, if present.
+fn protocol_version(p: &Map<String, Value>) -> Result<Option<String>, String> {
+    let meta = match p.get("_meta") {
+        None => return Ok(None),
+        Some(Value::Object(meta)) => meta,
+        Some(_) => return Err("`params._meta` must be an object".into()),
+    };
+    exact_fields(meta, &[META_PROTOCOL_VERSION], "params._meta.")?;
+    match meta.get(META_PROTOCOL_VERSION) {
+        None => Ok(None),
+        Some(Value::String(v)) => Ok(Some(v.clone())),
+        Some(_) => Err(format!(
+            "`params._meta.{META_PROTOCOL_VERSION}` must be a string"
+        )),
+    }
 }
 
 /// Tool name and arguments of a `tools/call`.
@@ -325,5 +388,33 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"q":"[[[[[[[[[[[[\"{{{{{{"}}}"#,
         );
         assert!(r.is_ok(), "{r:?}");
+    }
+
+    #[test]
+    fn keys_a_case_insensitive_decoder_would_read_are_refused() {
+        for body in [
+            // Judged a response by an exact reader, a tools/call by Go.
+            r#"{"jsonrpc":"2.0","id":1,"result":{},"Method":"tools/call","params":{"name":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","METHOD":"tools/call"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"x"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","Arguments":{}}}"#,
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"x\",\"arguments\":{\"limit\":1,\"LIMIT\":2}}}",
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_query","name":"get_revenue_metrics"}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolversion":"x"}}}"#,
+        ] {
+            let e = parse(body).unwrap_err();
+            assert!(
+                matches!(e, BodyError::Ambiguous(_) | BodyError::NotJsonRpc(_)),
+                "{body}: {e:?}"
+            );
+            assert_eq!(e.jsonrpc_code(), -32600, "{body}");
+        }
+    }
+
+    #[test]
+    fn mcp_name_subject_and_protocol_version_are_read() {
+        let r = parse(r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///x","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#).unwrap();
+        assert_eq!(r.calls[0].name.as_deref(), Some("file:///x"));
+        assert_eq!(r.calls[0].protocol_version.as_deref(), Some("2026-07-28"));
     }
 }

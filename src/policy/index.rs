@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 
 use cedar_policy::{
-    ActionConstraint, Authorizer, Decision, Entities, EntityUid, Policy, PolicySet, Request,
-    ResourceConstraint,
+    ActionConstraint, AuthorizationError, Authorizer, Decision, Effect, Entities, EntityUid,
+    Policy, PolicySet, Request, ResourceConstraint,
 };
 
 use super::names::{Action, SERVER, TOOL};
@@ -24,8 +24,13 @@ pub struct Evaluation {
     pub allowed: bool,
     /// Satisfied forbids when denied, satisfied permits when allowed; sorted.
     pub determining: Vec<String>,
-    /// Policies that errored during evaluation (they are skipped, as in Cedar).
+    /// Evaluation errors, as `policy id: message` (sorted).
     pub errors: Vec<String>,
+    /// `forbid` policies whose evaluation errored. Cedar skips an erroring
+    /// policy; here an erroring `forbid` denies (a policy error never widens
+    /// access), and these ids are the determining policies. An erroring
+    /// `permit` is only skipped: it grants nothing.
+    pub failed_forbids: Vec<String>,
 }
 
 #[derive(Default)]
@@ -176,6 +181,7 @@ struct Combiner {
     forbids: Vec<String>,
     permits: Vec<String>,
     errors: Vec<String>,
+    failed_forbids: Vec<String>,
 }
 
 impl Combiner {
@@ -186,13 +192,23 @@ impl Combiner {
             Decision::Allow => self.permits.extend(reasons),
             Decision::Deny => self.forbids.extend(reasons),
         }
-        self.errors
-            .extend(r.diagnostics().errors().map(|e| e.to_string()));
+        for e in r.diagnostics().errors() {
+            let AuthorizationError::PolicyEvaluationError(pe) = e;
+            let id = pe.policy_id();
+            self.errors.push(format!("{id}: {}", pe.inner()));
+            // A policy that cannot be found is treated as a forbid: fail closed.
+            if set.policy(id).is_none_or(|p| p.effect() == Effect::Forbid) {
+                self.failed_forbids.push(id.to_string());
+            }
+        }
     }
 
     fn finish(mut self) -> Evaluation {
         self.errors.sort();
-        let (allowed, mut determining) = if !self.forbids.is_empty() {
+        self.failed_forbids.sort();
+        let (allowed, mut determining) = if !self.failed_forbids.is_empty() {
+            (false, self.failed_forbids.clone())
+        } else if !self.forbids.is_empty() {
             (false, self.forbids)
         } else if !self.permits.is_empty() {
             (true, self.permits)
@@ -204,6 +220,7 @@ impl Combiner {
             allowed,
             determining,
             errors: self.errors,
+            failed_forbids: self.failed_forbids,
         }
     }
 }

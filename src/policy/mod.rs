@@ -5,7 +5,7 @@ mod index;
 mod load;
 pub mod message;
 pub mod names;
-mod source;
+pub mod source;
 
 pub use index::{Evaluation, PolicyIndex, evaluate_full};
 pub use load::{PolicyError, PolicyInfo, load_policies, load_schema};

@@ -136,7 +136,7 @@ fn value(
         (ArgType::String, Value::String(s)) => RestrictedExpression::new_string(s.clone()),
         (ArgType::String, _) => return Err(err("a string")),
         (ArgType::Long, Value::Number(n)) => {
-            RestrictedExpression::new_long(n.as_i64().ok_or_else(|| err("a 64-bit integer"))?)
+            RestrictedExpression::new_long(integer(n).ok_or_else(|| err("a 64-bit integer"))?)
         }
         (ArgType::Long, _) => return Err(err("an integer")),
         (ArgType::Bool, Value::Bool(b)) => RestrictedExpression::new_bool(*b),
@@ -156,11 +156,47 @@ fn value(
     }))
 }
 
+/// Largest magnitude up to which every integer is exact as an `f64` (2^53).
+const EXACT_F64: f64 = 9_007_199_254_740_992.0;
+
+/// A JSON Schema `integer` (which includes `5.0` and `1e2`) as a Cedar Long.
+/// Written with a fraction or exponent, only values every decoder reads the
+/// same way are accepted: whole and at most 2^53 in magnitude.
+fn integer(n: &serde_json::Number) -> Option<i64> {
+    if let Some(i) = n.as_i64() {
+        return Some(i);
+    }
+    let f = n.as_f64()?;
+    (f.fract() == 0.0 && f.abs() <= EXACT_F64).then_some(f as i64)
+}
+
 fn record(
     m: &Map<String, Value>,
     fields: &[(String, ArgType)],
     path: &str,
 ) -> Result<RestrictedExpression, ArgumentError> {
+    // A key a case-insensitive decoder would take for a typed argument is
+    // refused: the policy would not see it, the server would.
+    for key in m.keys() {
+        if fields.iter().any(|(k, _)| k == key) {
+            continue;
+        }
+        let folded = crate::mcp::strict::fold(key);
+        if fields
+            .iter()
+            .any(|(k, _)| crate::mcp::strict::fold(k) == folded)
+        {
+            let p = if path.is_empty() {
+                crate::mcp::strict::quoted(key)
+            } else {
+                format!("{path}.{}", crate::mcp::strict::quoted(key))
+            };
+            return Err(ArgumentError {
+                path: p,
+                expected: "spelled exactly as in the tool's input schema",
+            });
+        }
+    }
     let mut out = Vec::new();
     for (k, t) in fields {
         let Some(v) = m.get(k) else { continue };
@@ -237,5 +273,34 @@ mod tests {
             .cloned()
             .unwrap();
         assert!(context_value("presto", "run_query", &fields, Some(&args)).is_ok());
+    }
+
+    #[test]
+    fn json_schema_integers_include_whole_floats() {
+        let fields = vec![("limit".to_string(), ArgType::Long)];
+        for ok in ["5.0", "1e2", "-0.0", "9007199254740992.0"] {
+            let args: Map<String, Value> =
+                serde_json::from_str(&format!("{{\"limit\":{ok}}}")).unwrap();
+            assert!(
+                context_value("s", "t", &fields, Some(&args)).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in ["5.5", "1e300", "18446744073709551616", "9007199254740994.0"] {
+            let args: Map<String, Value> =
+                serde_json::from_str(&format!("{{\"limit\":{bad}}}")).unwrap();
+            assert!(
+                context_value("s", "t", &fields, Some(&args)).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_argument_spelled_in_another_case_is_refused() {
+        let fields = vec![("limit".to_string(), ArgType::Long)];
+        let args = json!({"Limit": 50000}).as_object().cloned().unwrap();
+        let e = context_value("s", "t", &fields, Some(&args)).err().unwrap();
+        assert_eq!(e.path, "Limit");
     }
 }

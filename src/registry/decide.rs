@@ -12,6 +12,7 @@ use super::catalog::Server;
 use super::entities::surface_or_unknown;
 use super::snapshot::Snapshot;
 use crate::config::UNKNOWN_SURFACE;
+use crate::mcp::strict::{logged, quoted};
 use crate::policy::message::{MessageVars, render};
 use crate::policy::names::{BUSINESS_GROUP, GROUP, SERVER, SERVICE, USER, tool_uid, uid};
 use crate::policy::{Action, Evaluation, PolicyEngine};
@@ -65,6 +66,8 @@ pub enum DecisionReason {
     Forbidden,
     /// Tool arguments do not match the tool's input schema.
     InvalidArguments,
+    /// A `forbid` policy that could apply failed to evaluate: denied.
+    PolicyError,
     /// Entities or request could not be built: fail closed.
     Internal,
 }
@@ -78,7 +81,8 @@ pub struct Decision {
     pub action: Action,
     /// Determining policy ids.
     pub policies: Vec<String>,
-    /// Policies that failed to evaluate (skipped, as Cedar does).
+    /// Evaluation errors (`policy id: message`); an erroring `forbid`
+    /// denies, an erroring `permit` grants nothing.
     pub errors: Vec<String>,
     /// What a denied user reads.
     pub message: String,
@@ -132,8 +136,20 @@ impl Snapshot {
             return Decision::clone(&d);
         }
         let d = self.decide_uncached(q);
+        if !d.errors.is_empty() {
+            tracing::warn!(
+                target: "mcp_authz::decision",
+                server = q.server,
+                action = d.action.as_str(),
+                tool = %logged(q.tool.unwrap_or("")),
+                errors = ?d.errors.iter().map(|e| logged(e)).collect::<Vec<_>>(),
+                "policy evaluation errors"
+            );
+        }
+        // A decision with evaluation errors is never cached: it is logged each time.
         if let Some(k) = key
             && d.reason != DecisionReason::Internal
+            && d.errors.is_empty()
         {
             self.memo.insert(k, std::sync::Arc::new(d.clone()));
         }
@@ -169,98 +185,103 @@ impl Snapshot {
         decision
     }
 
+    /// `connect` first, so that nothing about the server's tools (names,
+    /// argument types) is revealed to a caller who may not use the server;
+    /// then the query's own action.
     fn decide_on(&self, q: &Query<'_>, server: &Server, engine: &PolicyEngine) -> Decision {
-        let tool = match (q.action, q.tool) {
-            (Action::CallTool, Some(t)) => match server.tool(t) {
-                Some(t) => Some(t),
-                None => {
-                    return Decision::deny(
-                        DecisionReason::UnknownTool,
-                        Action::CallTool,
-                        format!("{} has no tool `{t}`", server.title),
-                    );
-                }
-            },
-            (Action::CallTool, None) => {
-                return Decision::deny(
-                    DecisionReason::UnknownTool,
-                    Action::CallTool,
-                    "no tool named".into(),
-                );
-            }
-            _ => None,
-        };
-        let arguments = match tool {
-            Some(t) => {
-                match context_value(&server.name, &t.name, &t.arguments, q.context.arguments) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        return Decision::deny(
-                            DecisionReason::InvalidArguments,
-                            Action::CallTool,
-                            format!("{}: {e}", t.name),
-                        );
-                    }
-                }
-            }
-            None => context_value(&server.name, "", &[], None)
-                .unwrap_or_else(|_| RestrictedExpression::new_bool(false)),
-        };
-        let built = self.request_parts(q, server, tool.map(|t| t.name.as_str()), arguments);
-        let (principal, entities, context) = match built {
-            Ok(parts) => parts,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot build the Cedar request; denying");
-                return Decision::deny(
-                    DecisionReason::Internal,
-                    q.action,
-                    "authorization failed".into(),
-                );
-            }
-        };
         let server_uid = uid(&SERVER, &server.name);
-        let mut stages = vec![(Action::Connect, server_uid.clone())];
-        match (q.action, tool) {
-            (Action::Connect, _) => {}
-            (Action::CallTool, Some(t)) => {
-                stages.push((Action::CallTool, tool_uid(&server.name, &t.name)))
-            }
-            (a, _) => stages.push((a, server_uid)),
-        }
-        let mut last = None;
-        for (action, resource) in stages {
-            let req = match Request::new(
-                principal.clone(),
-                action.uid(),
-                resource,
-                context.clone(),
-                None,
-            ) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "invalid Cedar request; denying");
-                    return Decision::deny(
-                        DecisionReason::Internal,
-                        action,
-                        "authorization failed".into(),
-                    );
-                }
-            };
-            let eval = engine.evaluate(&req, &entities, action, &server.name);
-            let allowed = eval.allowed;
-            last = Some((action, eval));
-            if !allowed {
-                break;
-            }
-        }
-        let Some((action, eval)) = last else {
-            return Decision::deny(
-                DecisionReason::Internal,
-                q.action,
-                "authorization failed".into(),
-            );
+        let no_arguments = context_value(&server.name, "", &[], None)
+            .unwrap_or_else(|_| RestrictedExpression::new_bool(false));
+        let connect = match self.evaluate(
+            q,
+            server,
+            None,
+            no_arguments,
+            Action::Connect,
+            server_uid.clone(),
+            engine,
+        ) {
+            Ok(e) => e,
+            Err(d) => return d,
         };
-        self.finish(q, server, engine, action, eval)
+        if !connect.allowed || q.action == Action::Connect {
+            return self.finish(q, server, engine, Action::Connect, connect);
+        }
+        if q.action != Action::CallTool {
+            let no_arguments = context_value(&server.name, "", &[], None)
+                .unwrap_or_else(|_| RestrictedExpression::new_bool(false));
+            return match self.evaluate(q, server, None, no_arguments, q.action, server_uid, engine)
+            {
+                Ok(e) => self.finish(q, server, engine, q.action, e),
+                Err(d) => d,
+            };
+        }
+        let Some(tool) = q.tool.and_then(|t| server.tool(t)) else {
+            let message = match q.tool {
+                Some(t) => format!("{} has no tool `{}`", server.title, quoted(t)),
+                None => "no tool named".into(),
+            };
+            return Decision::deny(DecisionReason::UnknownTool, Action::CallTool, message);
+        };
+        let arguments = match context_value(
+            &server.name,
+            &tool.name,
+            &tool.arguments,
+            q.context.arguments,
+        ) {
+            Ok(v) => v,
+            Err(e) => {
+                return Decision::deny(
+                    DecisionReason::InvalidArguments,
+                    Action::CallTool,
+                    format!("{}: {e}", tool.name),
+                );
+            }
+        };
+        let resource = tool_uid(&server.name, &tool.name);
+        match self.evaluate(
+            q,
+            server,
+            Some(&tool.name),
+            arguments,
+            Action::CallTool,
+            resource,
+            engine,
+        ) {
+            Ok(e) => self.finish(q, server, engine, Action::CallTool, e),
+            Err(d) => d,
+        }
+    }
+
+    /// One Cedar evaluation; an unbuildable request is an internal denial.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site per stage, all named"
+    )]
+    fn evaluate(
+        &self,
+        q: &Query<'_>,
+        server: &Server,
+        tool: Option<&str>,
+        arguments: RestrictedExpression,
+        action: Action,
+        resource: EntityUid,
+        engine: &PolicyEngine,
+    ) -> Result<Evaluation, Decision> {
+        let internal = |e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, "cannot build the Cedar request; denying");
+            Decision::deny(
+                DecisionReason::Internal,
+                action,
+                "authorization failed".into(),
+            )
+        };
+        let (principal, entities, context) = self
+            .request_parts(q, server, tool, arguments)
+            .map_err(|e| internal(&e))?;
+        let req = Request::new(principal, action.uid(), resource, context, None)
+            .map_err(|e| internal(&e))?;
+        Ok(engine.evaluate(&req, &entities, action, &server.name))
     }
 
     fn request_parts(
@@ -315,7 +336,27 @@ impl Snapshot {
             allowed,
             determining,
             errors,
+            failed_forbids,
         } = eval;
+        if !failed_forbids.is_empty() {
+            let message = format!(
+                "policy {} could not be evaluated for this request, so it is denied",
+                failed_forbids
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return Decision {
+                allowed: false,
+                reason: DecisionReason::PolicyError,
+                action,
+                policies: failed_forbids,
+                errors,
+                message,
+                shadow_allowed: None,
+            };
+        }
         if allowed {
             return Decision {
                 allowed,

@@ -92,11 +92,14 @@ impl Snapshot {
             entities,
             engine,
             // With shadow policies every decision is evaluated, so disagreements are seen.
-            memo: DecisionCache::new(if shadow.is_some() {
-                0
-            } else {
-                cfg.limits.decision_cache_entries
-            }),
+            memo: DecisionCache::new(
+                if shadow.is_some() {
+                    0
+                } else {
+                    cfg.limits.decision_cache_entries
+                },
+                cfg.limits.decision_cache_bytes,
+            ),
             shadow,
             hash,
         })
