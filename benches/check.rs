@@ -63,6 +63,7 @@ fn whole_check(c: &mut Criterion) {
         body: BODY.as_bytes(),
         context_extensions: Some(&ext),
         source_principal: "",
+        declared_size: Some(BODY.len() as u64),
     };
     for (name, cache, decisions) in [
         ("cached_token_cached_decision", 100_000, 10_000),

@@ -146,6 +146,13 @@ impl Checker {
 
     fn mcp_request(&self, req: &RequestView<'_>) -> Result<McpRequest, Box<Denial>> {
         match req.method {
+            // A body mcp-authz does not read must not exist at all.
+            "GET" | "DELETE" if !req.body.is_empty() || screen::declares_body(req) => {
+                let mut d = Denial::new(DenyReason::InvalidBody);
+                d.code = JSONRPC_INVALID_REQUEST;
+                d.message = format!("a {} request to an MCP endpoint has no body", req.method);
+                Err(Box::new(d))
+            }
             "GET" | "DELETE" => Ok(McpRequest::connect_only(req.method)),
             "POST" => {
                 let truncated = screen::body_cut(req, self.limits.max_body_bytes);

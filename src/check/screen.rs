@@ -104,6 +104,14 @@ pub(super) fn body_cut(req: &RequestView<'_>, max_body_bytes: usize) -> bool {
     }
 }
 
+/// Whether the request announces a body (`content-length` other than 0, or
+/// `transfer-encoding`).
+pub(super) fn declares_body(req: &RequestView<'_>) -> bool {
+    req.header("content-length").is_some_and(|v| v != "0")
+        || req.header("transfer-encoding").is_some()
+        || req.declared_size.is_some_and(|n| n > 0)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

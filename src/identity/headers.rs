@@ -109,6 +109,7 @@ pub fn upstream_headers(id: &Identity, cfg: &IdentityHeaders) -> UpstreamHeaders
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn cfg() -> IdentityHeaders {

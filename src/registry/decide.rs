@@ -504,4 +504,102 @@ mod tests {
         let names: Vec<_> = none.iter().map(|(s, _)| s.name.as_str()).collect();
         assert_eq!(names, ["experimental"]);
     }
+
+    fn call<'a>(
+        p: Principal<'a>,
+        server: &'a str,
+        tool: &'a str,
+        args: Option<&'a Map<String, Value>>,
+    ) -> Query<'a> {
+        Query {
+            principal: p,
+            surface: Some("ai-chat"),
+            server,
+            action: Action::CallTool,
+            tool: Some(tool),
+            context: CallContext {
+                mcp_method: "tools/call",
+                channel: None,
+                arguments: args,
+            },
+        }
+    }
+
+    #[test]
+    fn nothing_about_tools_is_revealed_before_connect() {
+        let snap = Snapshot::load(&crate::config::load(None).unwrap()).unwrap();
+        let bad_args = serde_json::json!({"query": 5})
+            .as_object()
+            .cloned()
+            .unwrap();
+        // alice has no approved business group: presto is closed to her.
+        for (tool, args) in [("no_such_tool", None), ("run_query", Some(&bad_args))] {
+            let d = snap.decide(&call(alice(&[], &[]), "presto", tool, args));
+            assert_eq!(d.reason, DecisionReason::Forbidden, "{tool}");
+            assert_eq!(d.action, Action::Connect, "{tool}");
+            assert!(!d.message.contains(tool), "{}", d.message);
+        }
+        let bgs = ["finance".to_string()];
+        let d = snap.decide(&call(alice(&[], &bgs), "presto", "no_such_tool", None));
+        assert_eq!(d.reason, DecisionReason::UnknownTool);
+    }
+
+    #[test]
+    fn an_erroring_forbid_denies_and_is_not_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let cap = dir.path().join("cap.cedar");
+        std::fs::write(
+            &cap,
+            "@id(\"limit-cap\")\n@message(\"at most 100 results\")\n\
+             forbid (principal, action == Action::\"call_tool\", resource == Tool::\"knowledge/search_docs\")\n\
+             when { context.arguments has knowledge && context.arguments.knowledge has search_docs &&\n\
+             context.arguments.knowledge.search_docs has limit && context.arguments.knowledge.search_docs.limit * 10 > 1000 };",
+        )
+        .unwrap();
+        let mut cfg = crate::config::load(None).unwrap();
+        cfg.policies.files.push(cap);
+        let snap = Snapshot::load(&cfg).unwrap();
+        let args = |n: i64| {
+            serde_json::json!({"query": "x", "limit": n})
+                .as_object()
+                .cloned()
+                .unwrap()
+        };
+        let (small, big, overflow) = (args(5), args(500), args(922_337_203_685_477_581));
+        let d = snap.decide(&call(
+            alice(&[], &[]),
+            "knowledge",
+            "search_docs",
+            Some(&small),
+        ));
+        assert!(d.allowed, "{d:?}");
+        let d = snap.decide(&call(
+            alice(&[], &[]),
+            "knowledge",
+            "search_docs",
+            Some(&big),
+        ));
+        assert_eq!((d.allowed, d.reason), (false, DecisionReason::Forbidden));
+        for _ in 0..2 {
+            let d = snap.decide(&call(
+                alice(&[], &[]),
+                "knowledge",
+                "search_docs",
+                Some(&overflow),
+            ));
+            assert_eq!(
+                (d.allowed, d.reason),
+                (false, DecisionReason::PolicyError),
+                "{d:?}"
+            );
+            assert_eq!(d.policies, ["limit-cap"]);
+            assert!(!d.errors.is_empty());
+        }
+        let cached = |args| {
+            let q = call(alice(&[], &[]), "knowledge", "search_docs", Some(args));
+            snap.memo.key(&q).and_then(|k| snap.memo.get(&k)).is_some()
+        };
+        assert!(cached(&big), "a clean decision is cached");
+        assert!(!cached(&overflow), "a decision with errors is not");
+    }
 }

@@ -35,6 +35,14 @@ fn weight(key: &[u8], d: &Decision) -> u32 {
     u32::try_from(key.len() + text + ENTRY_OVERHEAD_BYTES).unwrap_or(u32::MAX)
 }
 
+#[allow(
+    clippy::borrowed_box,
+    reason = "moka's weigher takes the key type by reference"
+)]
+fn weigh(k: &Box<[u8]>, d: &Arc<Decision>) -> u32 {
+    weight(k, d)
+}
+
 /// Writes fields so that distinct queries give distinct bytes.
 struct KeyWriter(Vec<u8>);
 
@@ -75,7 +83,7 @@ impl DecisionCache {
         DecisionCache {
             inner: enabled.then(|| {
                 Cache::builder()
-                    .weigher(|k: &Box<[u8]>, d: &Arc<Decision>| weight(k, d))
+                    .weigher(weigh)
                     .max_capacity(max_bytes)
                     .build()
             }),

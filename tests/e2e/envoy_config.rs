@@ -15,6 +15,8 @@ fn every_envoy_file_validates() {
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no files in {}", dir.display());
+    // The benchmark's config follows the same rules (underscore headers refused).
+    files.push(repo_path("benches/envoy-compare.yaml"));
     for file in files {
         let (ok, output) = validate(&file);
         assert!(
@@ -101,18 +103,4 @@ async fn each_registered_route_reaches_its_upstream_with_the_mcp_path() {
             "the body reaches the upstream intact"
         );
     }
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn path_without_a_registered_server_is_denied_by_authz() {
-    let stack = Stack::quickstart().await;
-    let token = demo_token(&demo_claims("alice"));
-    let reply = stack
-        .post(
-            "/not-a-server",
-            &[("authorization", &format!("Bearer {token}"))],
-        )
-        .await;
-    assert_eq!(reply.status, 403, "{reply:?}\n{}", stack.logs());
-    assert_eq!(reply.json()["jsonrpc"], "2.0", "{reply:?}");
 }

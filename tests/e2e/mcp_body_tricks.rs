@@ -51,14 +51,28 @@ async fn escaped_method_and_tool_names_are_decided_as_decoded() {
             "escaped method",
             r#"{"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"name":"get_revenue_metrics","arguments":{"quarter":"2026-Q3"}}}"#,
         ),
-        (
-            "tool name given twice, the last one counts",
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_query","name":"get_revenue_metrics","arguments":{"quarter":"2026-Q3"}}}"#,
-        ),
     ] {
         let reply = post(&stack, &fay(), &[], body.as_bytes().to_vec()).await;
         assert_revenue_denied(&stack, case, &reply);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tool_name_given_twice_is_refused() {
+    let stack = McpStack::start(Upstream::Echo).await;
+    // Decoders disagree on which duplicate counts: neither reading is safe.
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_query","name":"get_revenue_metrics","arguments":{"quarter":"2026-Q3"}}}"#;
+    let alice = user_token("alice", &["ads-eng"], &["ads"], "ai-chat");
+    let reply = post(&stack, &alice, &[], body.as_bytes().to_vec()).await;
+    let want = RpcError {
+        status: 400,
+        code: Some(-32600),
+        reason: "invalid_body",
+        id: None,
+    };
+    want.check(&reply)
+        .unwrap_or_else(|e| panic!("{e}\n{}", stack.logs()));
+    assert_eq!(stack.upstream_hits(), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -61,7 +61,7 @@ async fn token_from_discovered_oidc_issuer_is_allowed() {
     let reply = stack.call_knowledge(&oidc.sign(&oidc.claims("bob"))).await;
     assert_eq!(reply.status, 200, "{reply:?}\n{}", stack.logs());
     let seen = reply.seen();
-    assert_eq!(seen.all("x-forwarded-user"), ["bob"]);
+    assert_eq!(seen.all("x-forwarded-user"), ["oidc:bob"]);
     assert_eq!(seen.all("x-forwarded-surface"), ["ai-chat"]);
 }
 
@@ -71,7 +71,7 @@ async fn token_from_oidc_issuer_with_jwks_url_is_allowed() {
     let stack = stack_with(&oidc, JwksSource::Url, "1s").await;
     let reply = stack.call_knowledge(&oidc.sign(&oidc.claims("bob"))).await;
     assert_eq!(reply.status, 200, "{reply:?}\n{}", stack.logs());
-    assert_eq!(reply.seen().all("x-forwarded-user"), ["bob"]);
+    assert_eq!(reply.seen().all("x-forwarded-user"), ["oidc:bob"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,6 +11,10 @@
 //   {"cmd":"add_key"}            -> {"kid":"..."}  new current key, old keys stay
 //   {"cmd":"outage","on":bool}   -> {"ok":true}    stop / restart the HTTP server
 //   {"cmd":"jwks"}               -> {"keys":[...]} the public JWKS as served
+//   {"cmd":"discovery_issuer","issuer":"..."|null} -> {"ok":true}
+//       the `issuer` the discovery document names (null: the real one)
+//   {"cmd":"pad_jwks","bytes":N} -> {"ok":true}  append a junk entry of about
+//       N bytes to the served JWKS (0: none); the real keys stay usable
 // Errors reply {"error":"..."}. The process exits when stdin closes.
 import { OAuth2Server } from 'oauth2-mock-server';
 import { createInterface } from 'node:readline';
@@ -32,6 +36,17 @@ const fullJwks = store.toJSON.bind(store);
 store.toJSON = (priv) => fullJwks(priv).filter((k) => !retired.has(k.kid));
 
 let current = (await store.generate('RS256')).kid;
+
+let discoveryIssuer = null;
+server.service.on('beforeWellKnownOpenIdConfiguration', (response) => {
+  if (discoveryIssuer !== null) response.body.issuer = discoveryIssuer;
+});
+let padding = 0;
+const servedJwks = store.toJSON.bind(store);
+store.toJSON = (priv) => {
+  const keys = servedJwks(priv);
+  return padding > 0 ? [...keys, { kty: 'x-padding', pad: 'a'.repeat(padding) }] : keys;
+};
 
 async function start() {
   server.issuer.url = issuerUrl; // start() would default to http://localhost:<port>
@@ -70,6 +85,12 @@ async function handle(msg) {
       return { ok: true };
     case 'jwks':
       return { keys: store.toJSON() };
+    case 'discovery_issuer':
+      discoveryIssuer = msg.issuer ?? null;
+      return { ok: true };
+    case 'pad_jwks':
+      padding = Number(msg.bytes) || 0;
+      return { ok: true };
     default:
       return { error: `unknown command \`${msg.cmd}\`` };
   }

@@ -73,6 +73,11 @@ pub fn authz_config(
         .as_array_mut()
         .expect("quickstart has `issuers`");
     issuers.extend(opts.extra_issuers.iter().cloned());
+    // With several issuers each one needs `user_namespace` (a config rule):
+    // the demo issuer gets `demo` unless a test replaced it.
+    if issuers.len() > 1 && issuers[0].get("user_namespace").is_none() {
+        issuers[0]["user_namespace"] = json!("demo");
+    }
     if let Some(schema) = &sources.schema {
         config["policies"]["schema"] = json!(schema.to_str().expect("utf-8 path"));
     }

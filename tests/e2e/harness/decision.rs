@@ -15,7 +15,7 @@ pub enum Expected {
     Allow,
     /// 403 with a JSON-RPC error body.
     Deny {
-        /// `error.data.reason`: `forbidden` or `unknown_server`.
+        /// `error.data.reason`, e.g. `forbidden`.
         reason: &'static str,
         /// `error.data.policies`, sorted.
         policies: Vec<String>,
@@ -33,15 +33,6 @@ impl Expected {
             reason: "forbidden",
             policies,
             message: message.into(),
-        }
-    }
-
-    /// Denied because the route names no registered server.
-    pub fn unknown_server() -> Self {
-        Expected::Deny {
-            reason: "unknown_server",
-            policies: Vec::new(),
-            message: "this route names no registered MCP server".into(),
         }
     }
 

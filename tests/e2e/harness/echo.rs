@@ -1,7 +1,11 @@
 //! An in-process upstream that answers every request with what it received.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use axum::Router;
 use axum::body::{Body, to_bytes};
+use axum::extract::State;
 use axum::http::Request;
 use axum::response::Json;
 use serde::Deserialize;
@@ -32,6 +36,7 @@ impl Seen {
 /// The echo server; aborted on drop.
 pub struct Echo {
     pub port: u16,
+    hits: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -42,11 +47,18 @@ impl Echo {
             .await
             .expect("bind echo");
         let port = listener.local_addr().expect("echo addr").port();
-        let app = Router::new().fallback(echo);
+        let hits = Arc::new(AtomicUsize::new(0));
+        let app = Router::new().fallback(echo).with_state(Arc::clone(&hits));
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("echo server");
         });
-        Self { port, task }
+        Self { port, hits, task }
+    }
+
+    /// How many requests reached the upstream so far (counted on arrival,
+    /// before the body is read).
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
     }
 }
 
@@ -56,7 +68,8 @@ impl Drop for Echo {
     }
 }
 
-async fn echo(req: Request<Body>) -> Json<Value> {
+async fn echo(State(hits): State<Arc<AtomicUsize>>, req: Request<Body>) -> Json<Value> {
+    hits.fetch_add(1, Ordering::SeqCst);
     let (parts, body) = req.into_parts();
     let headers: Vec<(String, String)> = parts
         .headers

@@ -179,6 +179,31 @@ impl Envoy {
         format!("http://127.0.0.1:{}{path}", self.ports.listener)
     }
 
+    /// The current value of counter `name` from the admin `/stats`
+    /// (0 while Envoy has not created it yet).
+    pub async fn counter(&self, name: &str) -> u64 {
+        let url = format!(
+            "http://127.0.0.1:{}/stats?usedonly&filter=^{name}$",
+            self.ports.admin
+        );
+        let text = http_client()
+            .get(&url)
+            .send()
+            .await
+            .expect("GET envoy /stats")
+            .text()
+            .await
+            .expect("stats body");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+            .map_or(0, |v| v.trim().parse().expect("counter value"))
+    }
+
+    /// Checks Envoy has sent to mcp-authz so far (`cluster.mcp_authz.upstream_rq_total`).
+    pub async fn authz_checks(&self) -> u64 {
+        self.counter("cluster.mcp_authz.upstream_rq_total").await
+    }
+
     /// The last lines of Envoy's log.
     pub fn log_tail(&self) -> String {
         self.guard.log_tail()

@@ -73,6 +73,14 @@ impl McpStack {
         }
     }
 
+    /// Requests the echo upstream has received; `None` with the demo servers.
+    pub fn upstream_hits(&self) -> Option<usize> {
+        match &self._upstream {
+            Running::Echo(echo) => Some(echo.hits()),
+            Running::Demo(_) => None,
+        }
+    }
+
     /// `http://127.0.0.1:<listener>{path}`.
     pub fn url(&self, path: &str) -> String {
         self.envoy.url(path)

@@ -9,6 +9,8 @@ pub mod decision;
 pub mod demo;
 pub mod echo;
 pub mod envoy;
+pub mod grpc_check;
+pub mod h2;
 pub mod http;
 pub mod mcp_stack;
 pub mod oidc;
@@ -72,8 +74,8 @@ pub struct Stack {
     // Field order is drop order: Envoy first, then mcp-authz, then the upstream.
     pub envoy: Envoy,
     pub authz: Authz,
-    /// Held so the upstream lives as long as the stack.
-    _echo: Echo,
+    /// The upstream of all four clusters.
+    pub echo: Echo,
 }
 
 impl Stack {
@@ -96,11 +98,7 @@ impl Stack {
             authz_public: authz.public_port,
         })
         .await;
-        Self {
-            envoy,
-            authz,
-            _echo: echo,
-        }
+        Self { envoy, authz, echo }
     }
 
     /// The quickstart stack with no extra options.

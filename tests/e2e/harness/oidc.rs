@@ -135,6 +135,16 @@ impl Oidc {
         self.call(json!({"cmd": "outage", "on": on}));
     }
 
+    /// Makes the discovery document name `issuer` (`None`: the real one).
+    pub fn discovery_issuer(&mut self, issuer: Option<&str>) {
+        self.call(json!({"cmd": "discovery_issuer", "issuer": issuer}));
+    }
+
+    /// Pads the served JWKS with a junk entry of about `bytes` bytes (0: none).
+    pub fn pad_jwks(&mut self, bytes: usize) {
+        self.call(json!({"cmd": "pad_jwks", "bytes": bytes}));
+    }
+
     /// Valid claims for this issuer: user `sub`, groups `eng`, surface ai-chat.
     pub fn claims(&self, sub: &str) -> Value {
         let now = now();
@@ -145,7 +155,9 @@ impl Oidc {
         })
     }
 
-    /// An mcp-authz issuer entry named `name` trusting this issuer.
+    /// An mcp-authz issuer entry named `name` trusting this issuer; its users
+    /// and groups are namespaced `name:` (the quickstart's demo issuer is
+    /// then `demo:`).
     pub fn issuer_config(&self, name: &str, jwks: JwksSource, refresh_interval: &str) -> Value {
         let jwks = match jwks {
             JwksSource::Discovery => json!({"discovery": true}),
@@ -154,7 +166,7 @@ impl Oidc {
         json!({
             "name": name, "issuer": self.issuer, "audiences": [AUDIENCE], "algorithms": ["RS256"],
             "jwks": jwks, "refresh_interval": refresh_interval,
-            "min_refresh_interval": "1s", "fetch_timeout": "1s",
+            "min_refresh_interval": "1s", "fetch_timeout": "1s", "user_namespace": name,
         })
     }
 }

@@ -87,3 +87,14 @@ pub fn raw_token(header: &Value, claims: &Value, signature: &[u8]) -> String {
 pub fn b64(bytes: &[u8]) -> String {
     B64.encode(bytes)
 }
+
+/// A compact JWS whose header and claims are exactly the given JSON texts
+/// (duplicate keys, `crit`, fractional dates kept as written), signed RS256
+/// with the demo key: a refusal is then about the text, not the signature.
+pub fn demo_signed_text(header: &str, claims: &str) -> String {
+    let pem = std::fs::read(demo_key_path()).expect("read key");
+    let key = EncodingKey::from_rsa_pem(&pem).expect("parse key");
+    let input = format!("{}.{}", B64.encode(header), B64.encode(claims));
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::RS256).expect("sign");
+    format!("{input}.{sig}")
+}
