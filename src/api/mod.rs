@@ -38,6 +38,13 @@ pub fn metadata_url(public_url: &str, path_prefix: &str) -> String {
     )
 }
 
+/// The RFC 9728 `resource` of a server (its URL under the public base URL),
+/// which a token must name in `aud` when its issuer binds audiences to
+/// resources (RFC 8707).
+pub fn resource_url(public_url: &str, path_prefix: &str) -> String {
+    format!("{public_url}{}", path_prefix.trim_end_matches('/'))
+}
+
 /// The RFC 9728 document of the server whose path prefix is `/{resource}`.
 pub fn document(cfg: &Config, snap: &Snapshot, resource: &str) -> Option<serde_json::Value> {
     let public = cfg.public_url.as_deref()?;
@@ -56,7 +63,7 @@ pub fn document(cfg: &Config, snap: &Snapshot, resource: &str) -> Option<serde_j
         .map(|i| i.issuer.as_str())
         .collect();
     Some(json!({
-        "resource": format!("{public}{path}"),
+        "resource": resource_url(public, &path),
         "authorization_servers": issuers,
         "bearer_methods_supported": ["header"],
         "resource_name": server.title,

@@ -266,7 +266,7 @@ impl Checker {
         }
         let resource = self.cfg.public_url.as_deref().and_then(|public| {
             let prefix = server.route.path_prefixes.first()?;
-            Some(format!("{public}{prefix}"))
+            Some(crate::api::resource_url(public, prefix))
         });
         if resource.as_deref().is_some_and(|r| id.accepts_resource(r)) {
             return None;

@@ -348,4 +348,86 @@ mod tests {
         let doc = json!({"issuer": ISS, "jwks_uri": "http://127.0.0.1:8080/keys"});
         assert!(discovered_jwks_uri(&doc, ISS).is_ok());
     }
+
+    /// A JWKS endpoint that accepts connections and never answers.
+    async fn silent_endpoint() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                held.push(conn);
+            }
+        });
+        format!("http://{addr}/jwks")
+    }
+
+    #[tokio::test]
+    async fn check_waits_for_an_unknown_kid_fetch_no_longer_than_the_budget() {
+        let cfg = IssuerConfig {
+            name: "slow".into(),
+            issuer: ISS.into(),
+            audiences: vec!["mcp".into()],
+            algorithms: vec![Algorithm::RS256],
+            leeway: std::time::Duration::from_secs(30),
+            demo_only: false,
+            keys: KeySource::Url(silent_endpoint().await),
+            hmac_secret_file: None,
+            refresh_interval: std::time::Duration::from_secs(300),
+            min_refresh_interval: std::time::Duration::from_secs(1),
+            fetch_timeout: std::time::Duration::from_secs(5),
+            user_namespace: None,
+            require_resource_audience: false,
+        };
+        let issuer = Arc::new(Issuer::new(cfg, reqwest::Client::new()).unwrap());
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("unknown".into());
+        let started = Instant::now();
+        let result = issuer.verify("x.y.z", &header).await;
+        let waited = started.elapsed();
+        assert!(matches!(result, Err(JwtError::UnknownKid(_))), "{result:?}");
+        assert!(
+            waited >= CHECK_KEY_WAIT && waited < CHECK_KEY_WAIT * 2,
+            "waited {waited:?}, budget {CHECK_KEY_WAIT:?}, fetch timeout 5s"
+        );
+    }
+
+    /// Serves one HTTP response of `body_len` bytes, with or without `content-length`.
+    async fn big_endpoint(body_len: usize, declare_length: bool) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf).await;
+            let head = if declare_length {
+                format!("HTTP/1.1 200 OK\r\ncontent-length: {body_len}\r\n\r\n")
+            } else {
+                "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_owned()
+            };
+            let _ = conn.write_all(head.as_bytes()).await;
+            let _ = conn.write_all(&vec![b' '; body_len]).await;
+        });
+        format!("http://{addr}/jwks")
+    }
+
+    #[tokio::test]
+    async fn key_documents_over_the_cap_are_refused_declared_or_not() {
+        for declare in [true, false] {
+            let url = big_endpoint(MAX_KEY_DOCUMENT_BYTES + 1, declare).await;
+            let resp = reqwest::get(&url).await.unwrap();
+            let err = read_capped(resp, MAX_KEY_DOCUMENT_BYTES).await.unwrap_err();
+            assert!(err.contains("larger than"), "declared {declare}: {err}");
+        }
+        let url = big_endpoint(MAX_KEY_DOCUMENT_BYTES, false).await;
+        let resp = reqwest::get(&url).await.unwrap();
+        assert_eq!(
+            read_capped(resp, MAX_KEY_DOCUMENT_BYTES)
+                .await
+                .unwrap()
+                .len(),
+            MAX_KEY_DOCUMENT_BYTES
+        );
+    }
 }

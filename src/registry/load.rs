@@ -54,11 +54,12 @@ pub fn load_catalog(files: &[PathBuf], surfaces: &[Arc<Surface>]) -> Result<Cata
         let mut p = Vec::new();
         for (i, bg) in raw.business_groups.iter().enumerate() {
             let title = bg.title.clone().unwrap_or_else(|| bg.id.clone());
-            if !valid_name(&bg.id) {
+            if !valid_business_group(&bg.id) {
                 p.push(problem(
                     format!("business_groups[{i}].id"),
                     format!(
-                        "`{}` is not a valid id (lowercase letters, digits, `-`, `_`)",
+                        "`{}` is not a valid id (lowercase letters, digits, `-`, `_`; \
+                         optionally after an issuer's `user_namespace` and `:`)",
                         bg.id
                     ),
                 ));
@@ -105,6 +106,23 @@ fn valid_name(s: &str) -> bool {
         && s.len() <= 64
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Business group ids: a name, optionally prefixed `<user_namespace>:` as
+/// tokens of a namespaced issuer carry them (`corp:finance`).
+fn valid_business_group(s: &str) -> bool {
+    match s.split_once(':') {
+        Some((ns, name)) => {
+            ns.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && ns
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+                && valid_name(name)
+        }
+        None => valid_name(s),
+    }
 }
 
 /// MCP tool names: letters, digits, `_`, `-`, `.`; never `/` (it separates server and tool ids).

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::harness::authz::{AUTHZ_BIN, authz_config};
 use crate::harness::oidc::{JwksSource, Oidc};
-use crate::harness::policy_files::{Layout, PolicyFiles};
+use crate::harness::policy_files::{Layout, PolicyFiles, REGISTRY};
 use crate::harness::tokens::{DEMO_KID, demo_claims, demo_signed_text, demo_token, now};
 use crate::harness::{AuthzOptions, PolicySources, Reply, Stack, http_client, poll_until};
 use crate::invalid_tokens::with_oidc;
@@ -90,19 +90,38 @@ async fn token_bound_to_one_server_is_refused_on_another() {
     let mut issuer = oidc.issuer_config("oidc", JwksSource::Discovery, "1m");
     issuer["require_resource_audience"] = json!(true);
     issuer["audiences"] = json!([]);
-    let stack = Stack::start(&AuthzOptions {
+    // Presto admits the `oidc` issuer's Ads business group (namespaced id).
+    let mut files = PolicyFiles::new(Layout::InPlace);
+    let registry = files
+        .get(REGISTRY)
+        .replace(
+            "  - { id: ads, title: Ads }\n",
+            "  - { id: ads, title: Ads }\n  - { id: \"oidc:ads\", title: OIDC Ads }\n",
+        )
+        .replace(
+            "approved_business_groups: [ads, finance, infra]",
+            "approved_business_groups: [ads, finance, infra, \"oidc:ads\"]",
+        );
+    assert!(
+        registry.contains("[ads, finance, infra, \"oidc:ads\"]"),
+        "registry changed shape"
+    );
+    files.apply(&[(REGISTRY, Some(&registry))]);
+    let opts = AuthzOptions {
         extra_issuers: vec![issuer],
-    })
-    .await;
+    };
+    let stack = Stack::start_with(&opts, &files.sources("5s")).await;
     let token_for = |oidc: &mut Oidc, prefix: &str| {
         let mut claims = oidc.claims("bob");
         claims["aud"] = json!([resource(prefix), "some-client"]);
         oidc.sign(&claims)
     };
-    let knowledge_token = token_for(&mut oidc, "/mcp/knowledge");
     let presto_token = token_for(&mut oidc, "/mcp/presto");
-    let ok = call(&stack, "knowledge", &knowledge_token).await;
-    assert_eq!(ok.status, 200, "{ok:?}\n{}", stack.logs());
+    let knowledge_token = token_for(&mut oidc, "/mcp/knowledge");
+    for (server, token) in [("presto", &presto_token), ("knowledge", &knowledge_token)] {
+        let reply = call(&stack, server, token).await;
+        assert_eq!(reply.status, 200, "{server}: {reply:?}\n{}", stack.logs());
+    }
     for (server, token) in [("knowledge", &presto_token), ("presto", &knowledge_token)] {
         let reply = call(&stack, server, token).await;
         assert_eq!(reply.status, 401, "{server}: {reply:?}\n{}", stack.logs());

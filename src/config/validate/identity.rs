@@ -110,6 +110,20 @@ pub(super) fn surfaces(p: &mut Problems, raw: &[RawSurface]) -> Vec<Arc<Surface>
     out
 }
 
+/// Headers that carry something else than identity and can never be set by
+/// mcp-authz as one.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "host",
+    "origin",
+    "cookie",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "te",
+    "connection",
+];
+
 pub(super) fn identity_headers(p: &mut Problems, raw: RawIdentityHeaders) -> IdentityHeaders {
     let user = p.header_name(
         "identity_headers.user".into(),
@@ -156,12 +170,15 @@ pub(super) fn identity_headers(p: &mut Problems, raw: RawIdentityHeaders) -> Ide
             strip.push(h.clone());
         }
     }
+    // Collisions among every header mcp-authz can set, and with the headers
+    // it reads: one name, one meaning.
     let mut seen = HashSet::new();
     for (key, h) in [
         ("user", Some(&user)),
         ("groups", Some(&groups)),
         ("business_groups", business_groups.as_ref()),
         ("surface", surface.as_ref()),
+        ("service", Some(&service)),
     ] {
         if let Some(h) = h {
             if !seen.insert(h.clone()) {
@@ -170,10 +187,20 @@ pub(super) fn identity_headers(p: &mut Problems, raw: RawIdentityHeaders) -> Ide
                     format!("header `{h}` is used twice"),
                 );
             }
-            if h == "authorization" || h.starts_with(':') || h == "host" {
+            if RESERVED_HEADERS.contains(&h.as_str())
+                || h.starts_with(':')
+                || h.starts_with("mcp-")
+                || h.starts_with("x-envoy-")
+            {
                 p.push(
                     format!("identity_headers.{key}"),
                     format!("`{h}` cannot carry identity"),
+                );
+            }
+            if h.contains('_') {
+                p.push(
+                    format!("identity_headers.{key}"),
+                    format!("`{h}` has an underscore: Envoy refuses such headers and frameworks read `_` as `-`"),
                 );
             }
         }

@@ -173,6 +173,28 @@ impl Config {
                 .as_deref()
                 .unwrap_or(DEFAULT_CHANNEL_HEADER),
         );
+        {
+            let h = &identity_headers;
+            let identity = [
+                Some(&h.user),
+                Some(&h.groups),
+                h.business_groups.as_ref(),
+                h.surface.as_ref(),
+                Some(&h.service),
+            ];
+            if identity.into_iter().flatten().any(|n| *n == channel_header) {
+                p.push(
+                    "request_context.channel_header",
+                    format!("`{channel_header}` is an identity header"),
+                );
+            }
+            if channel_header.contains('_') {
+                p.push(
+                    "request_context.channel_header",
+                    format!("`{channel_header}` has an underscore: Envoy refuses such headers"),
+                );
+            }
+        }
         let public_url = web::public_url(&mut p, raw.resource_metadata.public_url);
         let origins = web::origins(&mut p, &raw.origins.allowed);
         let routing = Routing {

@@ -284,6 +284,31 @@ const INVALID: &[(&str, &str, &str)] = &[
         "cannot carry identity",
     ),
     (
+        "identity_headers: {service: x-forwarded-groups}",
+        "identity_headers.service",
+        "used twice",
+    ),
+    (
+        "identity_headers: {service: x_forwarded_service}",
+        "identity_headers.service",
+        "has an underscore",
+    ),
+    (
+        "identity_headers: {user: mcp-method}",
+        "identity_headers.user",
+        "cannot carry identity",
+    ),
+    (
+        "identity_headers: {groups: origin}",
+        "identity_headers.groups",
+        "cannot carry identity",
+    ),
+    (
+        "request_context: {channel_header: x-forwarded-service}",
+        "request_context.channel_header",
+        "is an identity header",
+    ),
+    (
         "identity_headers: {strip: ['a b']}",
         "identity_headers.strip[0]",
         "not a valid header name",
