@@ -8,10 +8,11 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use mcp_authz::authz::{CallContext, Principal, Query};
 use mcp_authz::check::{Checker, Outcome, RequestView};
 use mcp_authz::jwt::Verifier;
 use mcp_authz::policy::Action;
-use mcp_authz::registry::{CallContext, Principal, Query, Registry};
+use mcp_authz::store::Registry;
 
 const BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_query","arguments":{"sql":"SELECT 1 FROM ads.clicks"}}}"#;
 

@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use mcp_authz::authz::{Snapshot, context_value};
 use mcp_authz::mcp::{Limits, parse_body};
-use mcp_authz::registry::{Snapshot, context_value};
 use std::hint::black_box;
 
 const LIMITS: Limits = Limits {

@@ -3,7 +3,8 @@
 //! test over the checked-in corpus (`tests/fuzz_corpus.rs`). Each function
 //! panics on a violated invariant; returning means the input is fine.
 
-use mcp_authz::mcp::{Limits, action_of, depth_exceeds, parse_body};
+use mcp_authz::mcp::{Limits, META_PROTOCOL_VERSION, action_of, depth_exceeds, parse_body};
+use mcp_authz::policy::Action;
 use serde_json::{Map, Value};
 
 /// Small limits, so the fuzzer reaches every refusal quickly.
@@ -15,7 +16,8 @@ pub const LIMITS: Limits = Limits {
 
 /// `parse_body`: never panics; a truncated body is always refused; an accepted
 /// body is plain JSON within the limits whose messages say, read by
-/// `serde_json` alone, what mcp-authz read (method, action, tool, arguments),
+/// `serde_json` alone, what mcp-authz read (method, action, tool, arguments,
+/// prompt name or resource URI, `_meta` protocol version),
 /// and no object of it has two keys equal under case folding.
 pub fn jsonrpc_body(data: &[u8]) {
     assert!(
@@ -58,8 +60,25 @@ pub fn jsonrpc_body(data: &[u8]) {
         let method = m.get("method").and_then(Value::as_str).unwrap_or_default();
         assert_eq!(call.method, method, "method of {m}");
         assert_eq!(call.action, action_of(method), "action of {m}");
+        let params = &m["params"];
+        let name = match call.action {
+            Action::CallTool | Action::GetPrompt => params["name"].as_str(),
+            Action::ReadResource => params["uri"].as_str(),
+            _ => None,
+        };
+        assert_eq!(call.name.as_deref(), name, "name of {m}");
+        let version = params["_meta"][META_PROTOCOL_VERSION].as_str();
+        assert_eq!(
+            call.protocol_version.as_deref(),
+            version,
+            "protocol version of {m}"
+        );
         if call.tool.is_some() || call.arguments.is_some() {
-            let params = &m["params"];
+            assert_eq!(
+                call.action,
+                Action::CallTool,
+                "tool outside tools/call: {m}"
+            );
             assert_eq!(call.tool.as_deref(), params["name"].as_str(), "tool of {m}");
             let args = match &params["arguments"] {
                 Value::Null => Map::new(),

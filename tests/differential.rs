@@ -7,10 +7,10 @@
 //! written and generated; each runs once over the whole corpus
 //! (`tests/differential/decode.go`, `tests/differential/decode.py`). The rule:
 //! a body mcp-authz accepts is read by both, and every message's `jsonrpc`,
-//! `method`, tool name and arguments equal mcp-authz's reading, and a Go
-//! tool's typed input (a struct the SDK decodes the arguments into, keys
-//! folded) reads every argument mcp-authz read under the same name. Numbers
-//! compare as `f64`, the precision of the Go SDK itself.
+//! `method`, tool name and arguments (prompt name, resource URI) equal
+//! mcp-authz's reading, and a Go tool's typed input (a struct the SDK decodes
+//! the arguments into, keys folded) reads every argument mcp-authz read under
+//! the same name. Numbers compare as `f64`, the precision of the Go SDK.
 //!
 //! Out of this parser-level test's reach: an argument sent only under another
 //! spelling (`"Kind"` alone) is one key to every JSON decoder, but a Go tool's
@@ -139,9 +139,14 @@ fn authz_reading(req: &McpRequest) -> Vec<Value> {
         .iter()
         .map(|c| {
             let mut r = json!({"jsonrpc": "2.0", "method": c.method});
-            if c.action == Action::CallTool {
-                r["name"] = json!(c.tool);
-                r["arguments"] = Value::Object(c.arguments.clone().unwrap_or_default());
+            match c.action {
+                Action::CallTool => {
+                    r["name"] = json!(c.tool);
+                    r["arguments"] = Value::Object(c.arguments.clone().unwrap_or_default());
+                }
+                Action::GetPrompt => r["name"] = absent_if_empty(&json!(c.name)),
+                Action::ReadResource => r["uri"] = absent_if_empty(&json!(c.name)),
+                _ => {}
             }
             numbers_as_f64(&r)
         })
@@ -150,20 +155,34 @@ fn authz_reading(req: &McpRequest) -> Vec<Value> {
 
 /// A decoder's reading of one message, keeping the fields mcp-authz reads for
 /// its action: a missing method is the empty string, null arguments are `{}`.
-fn decoder_reading(m: &Value, call_tool: bool) -> Value {
+fn decoder_reading(m: &Value, action: Action) -> Value {
     let method = match &m["method"] {
         Value::Null => json!(""),
         v => v.clone(),
     };
     let mut r = json!({"jsonrpc": m["jsonrpc"], "method": method});
-    if call_tool {
-        r["name"] = m["name"].clone();
-        r["arguments"] = match &m["arguments"] {
-            Value::Null => json!({}),
-            v => v.clone(),
-        };
+    match action {
+        Action::CallTool => {
+            r["name"] = m["name"].clone();
+            r["arguments"] = match &m["arguments"] {
+                Value::Null => json!({}),
+                v => v.clone(),
+            };
+        }
+        Action::GetPrompt => r["name"] = absent_if_empty(&m["name"]),
+        Action::ReadResource => r["uri"] = absent_if_empty(&m["uri"]),
+        _ => {}
     }
     numbers_as_f64(&r)
+}
+
+/// Go reads a missing string field as `""`: for a prompt name or resource URI
+/// (optional to mcp-authz) that is the same as absent.
+fn absent_if_empty(v: &Value) -> Value {
+    match v {
+        Value::String(s) if s.is_empty() => Value::Null,
+        v => v.clone(),
+    }
 }
 
 /// A Go tool's typed input (`typed` in decode.go's output) must read every
@@ -204,7 +223,7 @@ fn violation(
         return Some(format!("{decoder} reads {} messages", messages.len()));
     }
     for (i, (m, c)) in messages.iter().zip(&req.calls).enumerate() {
-        let theirs = decoder_reading(m, c.action == Action::CallTool);
+        let theirs = decoder_reading(m, c.action);
         if theirs != ours[i] {
             return Some(format!(
                 "message {i}: mcp-authz reads {} but {decoder} reads {theirs}",

@@ -11,11 +11,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use crate::authz::Snapshot;
 use crate::config::Config;
-use crate::registry::{Registry, Snapshot};
+use crate::store::Registry;
 
 /// Well-known path prefix of RFC 9728 metadata.
-pub const METADATA_PREFIX: &str = "/.well-known/oauth-protected-resource";
+pub use crate::catalog::{METADATA_PREFIX, metadata_url, resource_url};
 
 /// Shared state of the public API.
 pub struct ApiState {
@@ -28,21 +29,6 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route(&format!("{METADATA_PREFIX}/{{*resource}}"), get(metadata))
         .with_state(state)
-}
-
-/// URL of a server's metadata document, for `WWW-Authenticate`.
-pub fn metadata_url(public_url: &str, path_prefix: &str) -> String {
-    format!(
-        "{public_url}{METADATA_PREFIX}{}",
-        path_prefix.trim_end_matches('/')
-    )
-}
-
-/// The RFC 9728 `resource` of a server (its URL under the public base URL),
-/// which a token must name in `aud` when its issuer binds audiences to
-/// resources (RFC 8707).
-pub fn resource_url(public_url: &str, path_prefix: &str) -> String {
-    format!("{public_url}{}", path_prefix.trim_end_matches('/'))
 }
 
 /// The RFC 9728 document of the server whose path prefix is `/{resource}`.

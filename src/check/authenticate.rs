@@ -7,25 +7,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::{Checker, Denial, DenyReason, RequestView};
-use crate::identity::Identity;
+use crate::identity::{Caller, Identity};
 use crate::jwt::TokenCache;
-
-/// The authenticated caller of one request.
-#[derive(Debug, Clone)]
-pub enum Caller {
-    User(Arc<Identity>),
-    /// A workload, by SPIFFE id (`spiffe://trust-domain/path`).
-    Service(String),
-}
-
-impl fmt::Display for Caller {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Caller::User(id) => write!(f, "user:{}", id.user),
-            Caller::Service(s) => write!(f, "service:{s}"),
-        }
-    }
-}
 
 /// A SPIFFE id as Envoy reports the peer's URI SAN.
 fn spiffe_id(principal: &str) -> Option<&str> {

@@ -9,12 +9,14 @@ mod authenticate;
 mod deny;
 mod screen;
 
-pub use authenticate::Caller;
+pub use crate::identity::Caller;
 pub use deny::{Denial, DenyReason, JSONRPC_AUTHZ_ERROR, JSONRPC_INVALID_REQUEST};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use crate::authz::{Access, DecisionReason, honoured_channel};
+use crate::catalog::{RouteKey, Server, metadata_url, resource_url};
 use crate::config::Config;
 use crate::identity::{Identity, UpstreamHeaders, caller_headers};
 use crate::jwt::{TokenCache, Verifier};
@@ -22,7 +24,7 @@ use crate::mcp::strict::logged;
 use crate::mcp::{
     BodyError, BodyRejection, Limits, McpRequest, check_headers, param_headers, parse_body,
 };
-use crate::registry::{CallContext, DecisionReason, Principal, Query, Registry, RouteKey};
+use crate::store::Registry;
 
 /// Envoy per-route context extension naming the target server.
 pub const SERVER_EXTENSION: &str = "mcp_server";
@@ -112,12 +114,12 @@ impl Checker {
                 return Outcome::Deny(d);
             }
         };
-        let channel = self.channel(req, &caller);
-        if let Some(d) = self.authorize(req, &caller, channel) {
+        let claimed = req.header(&self.cfg.request_context.channel_header);
+        if let Some(d) = self.authorize(req, &caller, claimed) {
             return Outcome::Deny(d);
         }
         let mut headers = caller_headers(&caller, &self.cfg.identity_headers);
-        if channel.is_none() {
+        if honoured_channel(&caller, claimed).is_none() {
             // Context from an untrusted surface is ignored and never forwarded.
             headers
                 .remove
@@ -132,16 +134,7 @@ impl Checker {
         let snapshot = self.registry.snapshot();
         let server = snapshot.catalog.route(&self.route_key(req)?)?;
         let prefix = server.route.path_prefixes.first()?;
-        Some(crate::api::metadata_url(public, prefix))
-    }
-
-    /// The channel header, honoured only from a surface trusted for context.
-    fn channel<'r>(&self, req: &'r RequestView<'r>, caller: &Caller) -> Option<&'r str> {
-        let trusted = matches!(caller, Caller::User(id) if id.surface.as_ref().is_some_and(|s| s.trusted_for_context));
-        trusted
-            .then(|| req.header(&self.cfg.request_context.channel_header))
-            .flatten()
-            .filter(|c| !c.is_empty())
+        Some(metadata_url(public, prefix))
     }
 
     fn mcp_request(&self, req: &RequestView<'_>) -> Result<McpRequest, Box<Denial>> {
@@ -192,21 +185,13 @@ impl Checker {
         if let Some(d) = self.audience(req, caller, server) {
             return Some(log_deny(d, caller, &server.name, "", req.path));
         }
-        let surface = caller.surface();
         for call in &mcp.calls {
-            let query = Query {
-                principal: caller.principal(),
-                surface,
+            let decision = snapshot.decide_access(&Access {
+                caller,
+                channel,
                 server: &server.name,
-                action: call.action,
-                tool: call.tool.as_deref(),
-                context: CallContext {
-                    mcp_method: &call.method,
-                    channel,
-                    arguments: call.arguments.as_ref(),
-                },
-            };
-            let decision = snapshot.decide(&query);
+                message: call,
+            });
             if decision.allowed {
                 continue;
             }
@@ -252,12 +237,7 @@ impl Checker {
 
     /// RFC 8707: a token from an issuer that binds audiences to resources
     /// must name this server's resource URL.
-    fn audience(
-        &self,
-        req: &RequestView<'_>,
-        caller: &Caller,
-        server: &crate::registry::Server,
-    ) -> Option<Denial> {
+    fn audience(&self, req: &RequestView<'_>, caller: &Caller, server: &Server) -> Option<Denial> {
         let Caller::User(id) = caller else {
             return None;
         };
@@ -266,7 +246,7 @@ impl Checker {
         }
         let resource = self.cfg.public_url.as_deref().and_then(|public| {
             let prefix = server.route.path_prefixes.first()?;
-            Some(crate::api::resource_url(public, prefix))
+            Some(resource_url(public, prefix))
         });
         if resource.as_deref().is_some_and(|r| id.accepts_resource(r)) {
             return None;
@@ -323,24 +303,4 @@ fn log_deny(
         message = %logged(&d.message),
     );
     d
-}
-
-impl Caller {
-    fn principal(&self) -> Principal<'_> {
-        match self {
-            Caller::User(id) => Principal::User {
-                id: &id.user,
-                groups: &id.groups,
-                business_groups: &id.business_groups,
-            },
-            Caller::Service(id) => Principal::Service { id },
-        }
-    }
-
-    fn surface(&self) -> Option<&str> {
-        match self {
-            Caller::User(id) => id.surface.as_deref().map(|s| s.name.as_str()),
-            Caller::Service(_) => None,
-        }
-    }
 }

@@ -1,7 +1,7 @@
 //! `mcp-authz config check`: validate configuration and key files, bind nothing.
 
+use crate::authz::Snapshot;
 use crate::jwt::Verifier;
-use crate::registry::Snapshot;
 
 use super::ConfigArg;
 

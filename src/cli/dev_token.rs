@@ -8,6 +8,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use super::{ConfigArg, MembershipArgs};
+use crate::config::Config;
 use crate::jwt::DEMO_KID_PREFIX;
 
 /// The demo private key. Public on purpose: never trust it outside demos.
@@ -35,6 +36,13 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = args.config.load()?;
+    println!("{}", mint(&args, &cfg)?);
+    Ok(())
+}
+
+/// Signs a DEMO-ONLY token for `args` with the demo key, for an issuer of
+/// `cfg` marked `demo_only` (never for a real issuer).
+pub fn mint(args: &Args, cfg: &Config) -> anyhow::Result<String> {
     let issuer =
         match &args.issuer {
             Some(name) => cfg
@@ -100,6 +108,5 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(DEMO_KID.to_owned());
     let key = EncodingKey::from_rsa_pem(DEMO_PRIVATE_KEY.as_bytes())?;
-    println!("{}", jsonwebtoken::encode(&header, &claims, &key)?);
-    Ok(())
+    Ok(jsonwebtoken::encode(&header, &claims, &key)?)
 }

@@ -4,10 +4,14 @@
 use anyhow::{Context, bail};
 
 use super::{ConfigArg, MembershipArgs};
-use crate::identity::Identity;
+use std::sync::Arc;
+
+use crate::authz::{Access, Arguments, Decision, Principal, Snapshot, honoured_channel};
+use crate::config::Config;
+use crate::identity::{Caller, Identity};
 use crate::jwt::Verifier;
+use crate::mcp::McpCall;
 use crate::policy::Action;
-use crate::registry::{CallContext, Principal, Query, Snapshot};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -44,45 +48,45 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    let cfg = args.config.load()?;
-    let snap = Snapshot::load(&cfg)?;
-    let identity = match &args.token {
-        Some(token) => {
-            let verifier = Verifier::new(&cfg).map_err(anyhow::Error::msg)?;
+/// The caller, message and decision `explain` reports: the same decision
+/// core and the same question a Check asks.
+pub struct Explained {
+    pub caller: Caller,
+    pub message: McpCall,
+    pub decision: Decision,
+}
+
+/// Decides what `args` describe against `snap`.
+pub fn decide(args: &Args, cfg: &Config, snap: &Snapshot) -> anyhow::Result<Explained> {
+    let caller = match (&args.token, &args.user, &args.service) {
+        (Some(token), _, _) => {
+            let verifier = Verifier::new(cfg).map_err(anyhow::Error::msg)?;
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             let verified = rt
                 .block_on(verifier.verify(token.trim()))
                 .context("the token is not valid")?;
-            Some(Identity::from_token(&verified, &cfg.claims, &cfg.surfaces)?)
+            let id = Identity::from_token(&verified, &cfg.claims, &cfg.surfaces)?;
+            if args.member.surface.is_some() {
+                bail!("--surface: the token's client id decides the surface");
+            }
+            Caller::User(Arc::new(id))
         }
-        None => None,
-    };
-    let principal = match (&identity, &args.user, &args.service) {
-        (Some(id), _, _) => Principal::User {
-            id: &id.user,
-            groups: &id.groups,
-            business_groups: &id.business_groups,
-        },
-        (None, Some(u), None) => Principal::User {
-            id: u,
-            groups: &args.member.groups,
-            business_groups: &args.member.business_groups,
-        },
-        (None, None, Some(s)) => Principal::Service { id: s },
+        (None, Some(u), None) => Caller::stated_user(
+            u,
+            &args.member.groups,
+            &args.member.business_groups,
+            args.member.surface.as_deref(),
+            &cfg.surfaces,
+        )
+        .map_err(|e| anyhow::anyhow!("--surface: {e}"))?,
+        (None, None, Some(_)) if args.member.surface.is_some() => {
+            bail!("--surface: a service calls from no surface")
+        }
+        (None, None, Some(s)) => Caller::Service(s.clone()),
         _ => bail!("give --token, --user or --service"),
     };
-    let surface = match &identity {
-        Some(id) => id.surface.as_ref().map(|s| s.name.as_str()),
-        None => args.member.surface.as_deref(),
-    };
-    if let Some(s) = surface
-        && !cfg.surfaces.iter().any(|c| c.name == s)
-    {
-        bail!("--surface: no surface named `{s}` in the configuration");
-    }
     let action = match (&args.action, &args.tool) {
         (Some(a), _) => {
             Action::parse(a).with_context(|| format!("--action: unknown action `{a}`"))?
@@ -90,23 +94,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, Some(_)) => Action::CallTool,
         (None, None) => Action::Connect,
     };
-    let arguments: Option<serde_json::Map<String, serde_json::Value>> = match &args.arguments {
+    let arguments: Option<Arguments> = match &args.arguments {
         Some(a) => Some(serde_json::from_str(a).context("--arguments: not a JSON object")?),
         None => None,
     };
-    let q = Query {
-        principal,
-        surface,
+    let message = McpCall::for_action(action, args.tool.as_deref(), arguments);
+    let decision = snap.decide_access(&Access {
+        caller: &caller,
+        channel: args.channel.as_deref(),
         server: &args.server,
-        action,
-        tool: args.tool.as_deref(),
-        context: CallContext {
-            mcp_method: "",
-            channel: args.channel.as_deref(),
-            arguments: arguments.as_ref(),
-        },
-    };
-    let d = snap.decide(&q);
+        message: &message,
+    });
+    Ok(Explained {
+        caller,
+        message,
+        decision,
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let cfg = args.config.load()?;
+    let snap = Snapshot::load(&cfg)?;
+    let Explained {
+        caller,
+        message,
+        decision: d,
+    } = decide(&args, &cfg, &snap)?;
+    let principal = Principal::of(&caller);
+    let surface = caller.surface().map(|s| s.name.as_str());
+    let action = message.action;
     let infos: Vec<_> = d
         .policies
         .iter()
@@ -145,6 +161,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map(|t| format!(" tool `{t}`"))
             .unwrap_or_default()
     );
+    if let Some(c) = &args.channel {
+        let ignored = honoured_channel(&caller, Some(c)).is_none();
+        println!(
+            "channel:   {c}{}",
+            if ignored {
+                " (ignored: the surface is not trusted for context)"
+            } else {
+                ""
+            }
+        );
+    }
     println!("decided by: {}", d.action.as_str());
     if !d.allowed {
         println!("message:   {}", d.message);

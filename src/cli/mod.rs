@@ -2,8 +2,8 @@
 //! without it the embedded quickstart configuration is used.
 
 mod config_check;
-mod dev_token;
-mod explain;
+pub mod dev_token;
+pub mod explain;
 mod policy;
 mod serve;
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 
 use super::ConfigArg;
-use crate::registry::{Snapshot, run_files};
+use crate::authz::{Snapshot, run_files};
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
@@ -56,7 +56,7 @@ pub fn test(args: TestArgs) -> anyhow::Result<()> {
     if files.is_empty() {
         bail!("no test files: pass FILE arguments or set `policies.tests` in the configuration");
     }
-    let report = run_files(&snap, &files)?;
+    let report = run_files(&snap, &cfg.surfaces, &files)?;
     for f in &report.failures {
         println!("FAIL {}: {}\n     {}", f.file, f.name, f.problem);
     }

@@ -10,7 +10,7 @@ use crate::api::{ApiState, router as api_router};
 use crate::check::Checker;
 use crate::ext_authz::{AuthzService, SERVICE_NAME};
 use crate::jwt::Verifier;
-use crate::registry::Registry;
+use crate::store::Registry;
 use crate::telemetry::{AdminState, admin_router};
 
 use super::ConfigArg;

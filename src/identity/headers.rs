@@ -40,10 +40,10 @@ pub struct UpstreamHeaders {
 }
 
 /// Upstream headers for any caller: a user's identity, or a service's SPIFFE id.
-pub fn caller_headers(caller: &crate::check::Caller, cfg: &IdentityHeaders) -> UpstreamHeaders {
+pub fn caller_headers(caller: &super::Caller, cfg: &IdentityHeaders) -> UpstreamHeaders {
     match caller {
-        crate::check::Caller::User(id) => upstream_headers(id, cfg),
-        crate::check::Caller::Service(spiffe) => {
+        super::Caller::User(id) => upstream_headers(id, cfg),
+        super::Caller::Service(spiffe) => {
             let mut out = UpstreamHeaders::default();
             out.set
                 .push((cfg.service.clone(), encode_header_value(spiffe)));
@@ -176,7 +176,7 @@ mod tests {
         c.strip = vec![];
         let user = upstream_headers(&id(&[]), &c);
         assert!(user.remove.contains(&"x-acme-workload".to_string()));
-        let svc = caller_headers(&crate::check::Caller::Service("spiffe://d/x".into()), &c);
+        let svc = caller_headers(&crate::identity::Caller::Service("spiffe://d/x".into()), &c);
         assert!(svc.remove.contains(&"x-acme-user".to_string()));
         assert!(svc.remove.contains(&"x-forwarded-groups".to_string()));
         assert!(svc.set.iter().any(|(n, _)| n == "x-acme-workload"));

@@ -1,8 +1,11 @@
 //! Verified claims → [`Identity`] (user, groups, business groups, surface) →
 //! upstream identity headers.
 
+mod caller;
 mod claims;
 mod headers;
+
+pub use caller::Caller;
 
 pub use claims::claim;
 pub use headers::{UpstreamHeaders, caller_headers, encode_header_value, upstream_headers};

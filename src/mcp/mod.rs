@@ -37,6 +37,33 @@ pub struct McpCall {
 }
 
 impl McpCall {
+    /// The message a client sends for `action` (and `tool`, `arguments` for
+    /// `call_tool`): the canonical JSON-RPC method of each action. Used where
+    /// a question is asked without a body (`explain`, test cases, the API).
+    pub fn for_action(
+        action: Action,
+        tool: Option<&str>,
+        arguments: Option<Map<String, Value>>,
+    ) -> Self {
+        let method = match action {
+            Action::Connect => "initialize",
+            Action::CallTool => "tools/call",
+            Action::ListTools => "tools/list",
+            Action::ReadResource => "resources/read",
+            Action::GetPrompt => "prompts/get",
+        };
+        let call_tool = action == Action::CallTool;
+        McpCall {
+            id: None,
+            method: method.to_owned(),
+            action,
+            tool: tool.filter(|_| call_tool).map(str::to_owned),
+            name: tool.filter(|_| call_tool).map(str::to_owned),
+            arguments: call_tool.then(|| arguments.unwrap_or_default()),
+            protocol_version: None,
+        }
+    }
+
     /// A message that needs only `connect` and names nothing.
     pub fn connect(method: &str) -> Self {
         McpCall {

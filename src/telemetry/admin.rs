@@ -11,7 +11,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use crate::jwt::Verifier;
-use crate::registry::Registry;
+use crate::store::Registry;
 
 /// What readiness looks at.
 pub struct AdminState {

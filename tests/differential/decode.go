@@ -4,7 +4,7 @@
 // params as json.RawMessage, then tools/call params into {name, arguments}.
 //
 // Input: one base64-encoded body per line on stdin. Output: one JSON line per
-// body, {"ok":true,"batch":b,"messages":[{"jsonrpc","method","name","arguments","typed"}]}
+// body, {"ok":true,"batch":b,"messages":[{"jsonrpc","method","name","uri","arguments","typed"}]}
 // or {"ok":false,"error":"..."}. Standard library only.
 package main
 
@@ -27,9 +27,11 @@ type wire struct {
 	Error   json.RawMessage `json:"error,omitempty"`
 }
 
-// CallToolParams as the Go MCP SDK declares it (minus _meta).
+// The params fields mcp-authz reads, as the Go MCP SDK declares them in
+// CallToolParams, GetPromptParams and ReadResourceParams (minus _meta).
 type callToolParams struct {
 	Name      string          `json:"name"`
+	URI       string          `json:"uri"`
 	Arguments json.RawMessage `json:"arguments"`
 }
 
@@ -48,6 +50,7 @@ type reading struct {
 	JSONRPC   string         `json:"jsonrpc"`
 	Method    string         `json:"method"`
 	Name      *string        `json:"name"`
+	URI       *string        `json:"uri"`
 	Arguments map[string]any `json:"arguments"`
 	Typed     *toolInput     `json:"typed"`
 }
@@ -81,6 +84,7 @@ func message(raw []byte) (reading, error) {
 		}
 		if err == nil {
 			r.Name = &p.Name
+			r.URI = &p.URI
 			r.Arguments = args
 			r.Typed = &typed
 		}

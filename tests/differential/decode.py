@@ -3,7 +3,7 @@ does, to compare with mcp-authz: exact key names, the last duplicate wins,
 NaN/Infinity accepted, a UTF-8 BOM accepted on bytes input.
 
 Input: one base64-encoded body per line on stdin. Output: one JSON line per
-body, {"ok":true,"batch":b,"messages":[{"jsonrpc","method","name","arguments"}]}
+body, {"ok":true,"batch":b,"messages":[{"jsonrpc","method","name","uri","arguments"}]}
 or {"ok":false,"error":"..."}. Standard library only.
 
 Values JSON cannot carry back (non-finite floats, lone surrogates) are written
@@ -49,6 +49,7 @@ def message(m):
     params = m.get("params")
     if isinstance(params, dict):
         reading["name"] = params.get("name")
+        reading["uri"] = params.get("uri")
         reading["arguments"] = params.get("arguments")
     elif m.get("method") == "tools/call":
         raise ValueError("tools/call params must be an object")

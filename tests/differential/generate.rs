@@ -100,7 +100,25 @@ fn base(rng: &mut Rng) -> Node {
             obj(&[("name", raw(r#""run_query""#)), ("arguments", arguments)]),
         ),
     ]);
-    match rng.below(6) {
+    match rng.below(8) {
+        6 => obj(&[
+            ("jsonrpc", raw(r#""2.0""#)),
+            ("id", raw("3")),
+            ("method", raw(r#""prompts/get""#)),
+            (
+                "params",
+                obj(&[
+                    ("name", raw(r#""summary""#)),
+                    ("arguments", obj(&[("desk", raw(r#""ads""#))])),
+                ]),
+            ),
+        ]),
+        7 => obj(&[
+            ("jsonrpc", raw(r#""2.0""#)),
+            ("id", raw("4")),
+            ("method", raw(r#""resources/read""#)),
+            ("params", obj(&[("uri", raw(r#""file:///reports/q3""#))])),
+        ]),
         0 => obj(&[
             ("jsonrpc", raw(r#""2.0""#)),
             ("id", raw(r#""a""#)),
@@ -136,6 +154,7 @@ fn conflicting(key: &str, rng: &mut Rng) -> Node {
             ("name", raw(r#""drop_table""#)),
             ("arguments", obj(&[("sql", raw(r#""drop table x""#))])),
         ]),
+        "uri" => raw(rng.pick(&[r#""file:///etc/shadow""#, r#""file:///reports/q3""#])),
         "arguments" => obj(&[("sql", raw(r#""drop table x""#)), ("limit", raw("100000"))]),
         _ => raw(rng.pick(&[r#""admin""#, "1000", "null", r#"{"x":1}"#, "true"])),
     }

@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use moka::sync::Cache;
 
-use super::decide::{Decision, Principal, Query};
+use super::decide::Decision;
+use super::query::{Principal, Query};
 
 /// Queries whose arguments serialize larger than this are not cached.
 const MAX_ARGUMENTS_BYTES: usize = 1024;
@@ -148,8 +149,8 @@ impl DecisionCache {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::authz::CallContext;
     use crate::policy::Action;
-    use crate::registry::CallContext;
 
     fn q<'a>(groups: &'a [String], bgs: &'a [String]) -> Query<'a> {
         Query {
@@ -203,7 +204,7 @@ mod tests {
         let c = DecisionCache::new(1_000_000, 64 * 1024);
         let d = Arc::new(Decision {
             allowed: false,
-            reason: crate::registry::DecisionReason::Forbidden,
+            reason: crate::authz::DecisionReason::Forbidden,
             action: Action::Connect,
             policies: vec![],
             errors: vec![],

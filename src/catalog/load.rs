@@ -4,9 +4,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::arguments::record_type;
-use super::catalog::*;
+use super::arg_types::record_type;
 use super::raw::{RawCatalog, RawServer};
+use super::*;
 use crate::config::{ConfigError, Problem, Surface, parse_yaml};
 
 /// Lists `files`, expanding each directory to its files ending in `ext`, sorted.

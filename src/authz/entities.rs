@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use cedar_policy::{Entity, EntityUid, RestrictedExpression};
 
-use super::catalog::Catalog;
+use crate::catalog::Catalog;
 use crate::config::{Surface, UNKNOWN_SURFACE};
 use crate::policy::names::{BUSINESS_GROUP, SERVER, SURFACE, tool_uid, uid};
 

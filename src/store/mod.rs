@@ -1,4 +1,4 @@
-//! Hot reload: watch the policy and registry files, and hash their content
+//! The live snapshot and its hot reload: watch the policy and registry files, and hash their content
 //! periodically (Kubernetes ConfigMap updates swap a symlink, which some file
 //! watchers miss). A new snapshot is built off to the side and swapped in
 //! atomically; on any error the last good snapshot stays and the error is
@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use arc_swap::{ArcSwap, Guard};
 use notify::Watcher;
 
-use super::snapshot::{LoadError, Snapshot, source_files, source_hash};
+use crate::authz::{LoadError, Snapshot, source_files, source_hash};
 use crate::config::Config;
 
 /// Reload health, for readiness and operators.

@@ -4,54 +4,17 @@
 use std::collections::HashSet;
 
 use cedar_policy::{Context, Entities, Entity, EntityUid, Request, RestrictedExpression};
-use serde_json::{Map, Value};
 
 use super::arguments::context_value;
-
-use super::catalog::Server;
 use super::entities::surface_or_unknown;
+use super::query::{Access, CallContext, Principal, Query};
 use super::snapshot::Snapshot;
+use crate::catalog::Server;
 use crate::config::UNKNOWN_SURFACE;
 use crate::mcp::strict::{logged, quoted};
 use crate::policy::message::{MessageVars, render};
 use crate::policy::names::{BUSINESS_GROUP, GROUP, SERVER, SERVICE, USER, tool_uid, uid};
 use crate::policy::{Action, Evaluation, PolicyEngine};
-
-/// Who asks.
-#[derive(Debug, Clone, Copy)]
-pub enum Principal<'a> {
-    User {
-        id: &'a str,
-        groups: &'a [String],
-        business_groups: &'a [String],
-    },
-    /// A workload identified by its SPIFFE id.
-    Service { id: &'a str },
-}
-
-/// Request context passed to Cedar besides the surface.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CallContext<'a> {
-    /// JSON-RPC method (empty for a request without a body).
-    pub mcp_method: &'a str,
-    /// Channel passed by a trusted surface.
-    pub channel: Option<&'a str>,
-    /// `tools/call` arguments.
-    pub arguments: Option<&'a Map<String, Value>>,
-}
-
-/// One authorization question.
-#[derive(Debug, Clone, Copy)]
-pub struct Query<'a> {
-    pub principal: Principal<'a>,
-    /// Surface name; `None` for a client that is not a configured surface.
-    pub surface: Option<&'a str>,
-    pub server: &'a str,
-    pub action: Action,
-    /// Tool name, for [`Action::CallTool`].
-    pub tool: Option<&'a str>,
-    pub context: CallContext<'a>,
-}
 
 /// Why a decision came out as it did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -128,6 +91,12 @@ fn principal_entity(p: &Principal<'_>) -> Result<(EntityUid, Entity), String> {
 }
 
 impl Snapshot {
+    /// Decides one MCP message of one caller: the entry point every front
+    /// door uses (Check, `explain`, `policy test`, the registry API).
+    pub fn decide_access(&self, a: &Access<'_>) -> Decision {
+        self.decide(&a.query())
+    }
+
     /// Decides one query: `connect` to the server first, then the query's own
     /// action (on the tool for `call_tool`); both must allow.
     pub fn decide(&self, q: &Query<'_>) -> Decision {
@@ -451,6 +420,8 @@ impl Snapshot {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::authz::{CallContext, Principal, Query};
+    use serde_json::{Map, Value};
     use std::path::PathBuf;
 
     fn alice<'a>(groups: &'a [String], bgs: &'a [String]) -> Principal<'a> {

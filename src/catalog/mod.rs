@@ -1,7 +1,34 @@
-//! The validated catalog of MCP servers and tools, indexed for routing.
+//! The registry's data: the validated catalog of MCP servers and tools (read
+//! from YAML files), indexed for routing. No Envoy, no gRPC, no Cedar
+//! evaluation.
+
+mod arg_types;
+mod load;
+mod raw;
+
+pub use arg_types::{ArgType, record_type};
+pub use load::{expand, load_catalog, read};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+
+/// Path under which RFC 9728 protected resource metadata is served.
+pub const METADATA_PREFIX: &str = "/.well-known/oauth-protected-resource";
+
+/// The RFC 9728 `resource` of a server (its URL under the public base URL),
+/// which a token must name in `aud` when its issuer binds audiences to
+/// resources (RFC 8707).
+pub fn resource_url(public_url: &str, path_prefix: &str) -> String {
+    format!("{public_url}{}", path_prefix.trim_end_matches('/'))
+}
+
+/// URL of a server's RFC 9728 metadata document, for `WWW-Authenticate`.
+pub fn metadata_url(public_url: &str, path_prefix: &str) -> String {
+    format!(
+        "{public_url}{METADATA_PREFIX}{}",
+        path_prefix.trim_end_matches('/')
+    )
+}
 
 /// Namespace a server runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -54,7 +81,7 @@ pub struct Tool {
     pub input_schema: Option<serde_json::Value>,
     /// Arguments typed for Cedar, from `input_schema`.
     #[serde(skip)]
-    pub arguments: Vec<(String, super::arguments::ArgType)>,
+    pub arguments: Vec<(String, ArgType)>,
 }
 
 /// How Envoy routes to a server.

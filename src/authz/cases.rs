@@ -3,13 +3,17 @@
 //! through the same [`Snapshot::decide`] the ext_authz service uses.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::decide::{CallContext, Decision, DecisionReason, Principal, Query};
-use super::load::{expand, read};
+use super::decide::{Decision, DecisionReason};
+use super::query::Access;
 use super::snapshot::Snapshot;
-use crate::config::{ConfigError, parse_yaml};
+use crate::catalog::{expand, read};
+use crate::config::{ConfigError, Surface, parse_yaml};
+use crate::identity::Caller;
+use crate::mcp::McpCall;
 use crate::policy::Action;
 
 /// One file of cases.
@@ -83,35 +87,31 @@ impl Case {
     }
 
     /// Runs the case; `Err` describes a mismatch.
-    pub fn run(&self, snap: &Snapshot) -> Result<Decision, String> {
-        let principal = match (&self.user, &self.service) {
-            (Some(id), None) => Principal::User {
+    /// Runs the case; `surfaces` are the configured surfaces a case's
+    /// `surface` must name.
+    pub fn run(&self, snap: &Snapshot, surfaces: &[Arc<Surface>]) -> Result<Decision, String> {
+        let caller = match (&self.user, &self.service) {
+            (Some(id), None) => Caller::stated_user(
                 id,
-                groups: &self.groups,
-                business_groups: &self.business_groups,
-            },
-            (None, Some(id)) => Principal::Service { id },
+                &self.groups,
+                &self.business_groups,
+                self.surface.as_deref(),
+                surfaces,
+            )?,
+            (None, Some(_)) if self.surface.is_some() => {
+                return Err("a service calls from no surface: remove `surface`".into());
+            }
+            (None, Some(id)) => Caller::Service(id.clone()),
             _ => return Err("set exactly one of `user` and `service`".into()),
         };
-        let q = Query {
-            principal,
-            surface: self.surface.as_deref(),
+        let message =
+            McpCall::for_action(self.action()?, self.tool.as_deref(), self.arguments.clone());
+        let d = snap.decide_access(&Access {
+            caller: &caller,
+            channel: self.channel.as_deref(),
             server: &self.server,
-            action: self.action()?,
-            tool: self.tool.as_deref(),
-            context: CallContext {
-                mcp_method: match self.action()? {
-                    Action::CallTool => "tools/call",
-                    Action::ListTools => "tools/list",
-                    Action::ReadResource => "resources/read",
-                    Action::GetPrompt => "prompts/get",
-                    Action::Connect => "initialize",
-                },
-                channel: self.channel.as_deref(),
-                arguments: self.arguments.as_ref(),
-            },
-        };
-        let d = snap.decide(&q);
+            message: &message,
+        });
         let got = if d.allowed {
             Expect::Allow
         } else {
@@ -147,7 +147,14 @@ impl Case {
                 d.message
             ));
         }
-        if !d.errors.is_empty() && d.reason != DecisionReason::Internal {
+        // An erroring forbid is an expected denial (`policy_error`); any
+        // other evaluation error is a broken policy the case reveals.
+        if !d.errors.is_empty()
+            && !matches!(
+                d.reason,
+                DecisionReason::Internal | DecisionReason::PolicyError
+            )
+        {
             problems.push(format!("policy evaluation errors: {:?}", d.errors));
         }
         if problems.is_empty() {
@@ -159,13 +166,17 @@ impl Case {
 }
 
 /// Loads case files (directories expand to their `*.yaml`) and runs every case.
-pub fn run_files(snap: &Snapshot, files: &[PathBuf]) -> Result<Report, ConfigError> {
+pub fn run_files(
+    snap: &Snapshot,
+    surfaces: &[Arc<Surface>],
+    files: &[PathBuf],
+) -> Result<Report, ConfigError> {
     let mut report = Report::default();
     for f in expand(files, "yaml")? {
         let file = f.display().to_string();
         let cases: CaseFile = parse_yaml(&read(&f)?, &file)?;
         for case in &cases.cases {
-            match case.run(snap) {
+            match case.run(snap, surfaces) {
                 Ok(_) => report.passed += 1,
                 Err(problem) => report.failures.push(Failure {
                     file: file.clone(),
@@ -194,7 +205,7 @@ mod tests {
     #[test]
     fn shipped_cases_all_pass() {
         let cfg = crate::config::load(None).unwrap();
-        let report = run_files(&snapshot(), &cfg.policies.tests).unwrap();
+        let report = run_files(&snapshot(), &cfg.surfaces, &cfg.policies.tests).unwrap();
         assert!(report.failures.is_empty(), "{:?}", report.failures);
         assert!(report.passed >= 10);
     }
@@ -204,7 +215,9 @@ mod tests {
         let c = case(
             "{name: x, user: m, business_groups: [marketing], surface: ai-chat, server: presto, expect: allow}",
         );
-        let err = c.run(&snapshot()).unwrap_err();
+        let err = c
+            .run(&snapshot(), &crate::config::load(None).unwrap().surfaces)
+            .unwrap_err();
         assert!(err.contains("expected Allow, got Deny"), "{err}");
         assert!(err.contains("business-group-gate"), "{err}");
     }
@@ -214,7 +227,22 @@ mod tests {
         let c = case(
             "{name: x, user: a, surface: ai-chat, server: knowledge, expect: allow, policies: [other]}",
         );
-        let err = c.run(&snapshot()).unwrap_err();
+        let err = c
+            .run(&snapshot(), &crate::config::load(None).unwrap().surfaces)
+            .unwrap_err();
         assert!(err.contains("expected policies [\"other\"]"), "{err}");
+    }
+
+    #[test]
+    fn a_case_names_a_configured_surface_and_a_service_has_none() {
+        let surfaces = crate::config::load(None).unwrap().surfaces;
+        let c = case("{name: x, user: a, surface: nowhere, server: knowledge, expect: allow}");
+        let err = c.run(&snapshot(), &surfaces).unwrap_err();
+        assert!(err.contains("no surface named `nowhere`"), "{err}");
+        let c = case(
+            "{name: x, service: spiffe://d/s, surface: ai-chat, server: knowledge, expect: allow}",
+        );
+        let err = c.run(&snapshot(), &surfaces).unwrap_err();
+        assert!(err.contains("no surface"), "{err}");
     }
 }

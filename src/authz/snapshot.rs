@@ -7,10 +7,9 @@ use cedar_policy::Entities;
 use sha2::{Digest, Sha256};
 
 use super::arguments::schema_fragment;
-use super::catalog::Catalog;
 use super::entities::StaticEntities;
-use super::load::{expand, load_catalog};
 use super::memo::DecisionCache;
+use crate::catalog::{Catalog, expand, load_catalog};
 use crate::config::{Config, ConfigError};
 use crate::policy::{PolicyEngine, PolicyError, load_schema};
 
