@@ -30,5 +30,6 @@ pub mod identity;
 pub mod jwt;
 pub mod mcp;
 pub mod policy;
+pub mod probe;
 pub mod store;
 pub mod telemetry;

@@ -7,10 +7,12 @@ use cedar_policy::{Context, Entities, Entity, EntityUid, Request, RestrictedExpr
 
 use super::arguments::context_value;
 use super::entities::surface_or_unknown;
-use super::query::{Access, CallContext, Principal, Query};
+use super::query::{Access, Principal, Query};
 use super::snapshot::Snapshot;
 use crate::catalog::Server;
 use crate::config::UNKNOWN_SURFACE;
+use crate::identity::Caller;
+use crate::mcp::McpCall;
 use crate::mcp::strict::{logged, quoted};
 use crate::policy::message::{MessageVars, render};
 use crate::policy::names::{BUSINESS_GROUP, GROUP, SERVER, SERVICE, USER, tool_uid, uid};
@@ -380,40 +382,57 @@ impl Snapshot {
         }
     }
 
-    /// The servers `principal` may connect to from `surface`, with the tools
-    /// it may call on each: discovery answered by the same policies as calls.
-    pub fn visible(
-        &self,
-        principal: Principal<'_>,
-        surface: Option<&str>,
-    ) -> Vec<(&Server, Vec<&str>)> {
+    /// What `caller` may use, from the same policies as its calls: every
+    /// server it may `connect` to, each with the tools a `tools/call` with no
+    /// arguments would allow (a tool whose rules read its arguments is listed
+    /// and marked [`VisibleTool::conditional`]).
+    pub fn visible_to(&self, caller: &Caller, channel: Option<&str>) -> Vec<VisibleServer<'_>> {
+        let ask = |server: &str, message: &McpCall| {
+            self.decide_access(&Access {
+                caller,
+                channel,
+                server,
+                message,
+            })
+        };
+        let connect = McpCall::for_action(Action::Connect, None, None);
         let mut out = Vec::new();
         for server in &self.catalog.servers {
-            let mut q = Query {
-                principal,
-                surface,
-                server: &server.name,
-                action: Action::Connect,
-                tool: None,
-                context: CallContext::default(),
-            };
-            if !self.decide_on(&q, server, &self.engine).allowed {
+            if !ask(&server.name, &connect).allowed {
                 continue;
             }
-            q.action = Action::CallTool;
             let tools = server
                 .tools
                 .iter()
                 .filter(|t| {
-                    q.tool = Some(&t.name);
-                    self.decide_on(&q, server, &self.engine).allowed
+                    let call = McpCall::for_action(Action::CallTool, Some(&t.name), None);
+                    ask(&server.name, &call).allowed
                 })
-                .map(|t| t.name.as_str())
+                .map(|tool| VisibleTool {
+                    tool,
+                    conditional: self.engine.reads_arguments(&server.name, &tool.name),
+                })
                 .collect();
-            out.push((server.as_ref(), tools));
+            out.push(VisibleServer { server, tools });
         }
         out
     }
+}
+
+/// A server a caller may connect to, with the tools it may call.
+#[derive(Debug)]
+pub struct VisibleServer<'a> {
+    pub server: &'a Server,
+    pub tools: Vec<VisibleTool<'a>>,
+}
+
+/// A tool a caller may call with no arguments.
+#[derive(Debug)]
+pub struct VisibleTool<'a> {
+    pub tool: &'a crate::catalog::Tool,
+    /// Some policy that can apply to calls of this tool reads
+    /// `context.arguments`: whether a given call is allowed depends on them.
+    pub conditional: bool,
 }
 
 #[cfg(test)]
@@ -460,19 +479,18 @@ mod tests {
 
     #[test]
     fn visible_servers_follow_the_same_policies_as_calls() {
-        let snap = Snapshot::load(&crate::config::load(None).unwrap()).unwrap();
-        let bgs = ["finance".to_string()];
-        let seen = snap.visible(alice(&[], &bgs), Some("ai-chat"));
-        let names: Vec<_> = seen.iter().map(|(s, _)| s.name.as_str()).collect();
+        let cfg = crate::config::load(None).unwrap();
+        let snap = Snapshot::load(&cfg).unwrap();
+        let who = |bgs: &[String], surface| {
+            Caller::stated_user("alice", &[], bgs, Some(surface), &cfg.surfaces).unwrap()
+        };
+        let seen = snap.visible_to(&who(&["finance".to_string()], "ai-chat"), None);
+        let names: Vec<_> = seen.iter().map(|v| v.server.name.as_str()).collect();
         assert_eq!(names, ["presto", "spark", "knowledge"]);
-        let presto_tools = &seen[0].1;
-        assert_eq!(
-            presto_tools,
-            &["run_query"],
-            "get_revenue_metrics needs ads-eng"
-        );
-        let none = snap.visible(alice(&[], &[]), Some("dev-playground"));
-        let names: Vec<_> = none.iter().map(|(s, _)| s.name.as_str()).collect();
+        let presto: Vec<_> = seen[0].tools.iter().map(|t| t.tool.name.as_str()).collect();
+        assert_eq!(presto, ["run_query"], "get_revenue_metrics needs ads-eng");
+        let none = snap.visible_to(&who(&[], "dev-playground"), None);
+        let names: Vec<_> = none.iter().map(|v| v.server.name.as_str()).collect();
         assert_eq!(names, ["experimental"]);
     }
 

@@ -36,7 +36,9 @@ fn deny(reason: DenyReason, detail: &dyn fmt::Display, req: &RequestView<'_>) ->
 }
 
 impl Checker {
-    pub(super) async fn authenticate(&self, req: &RequestView<'_>) -> Result<Caller, Denial> {
+    /// Who is calling: a bearer token verified (and cached) exactly as in a
+    /// Check, else the mTLS SPIFFE id; the registry API and UI use it too.
+    pub async fn authenticate(&self, req: &RequestView<'_>) -> Result<Caller, Denial> {
         let Some(value) = req.header("authorization") else {
             return match spiffe_id(req.source_principal) {
                 Some(id) => Ok(Caller::Service(id.to_owned())),

@@ -132,6 +132,28 @@ impl PolicyIndex {
         self.len == 0
     }
 
+    /// Whether a policy that can match `call_tool` on `server`/`tool` reads
+    /// `context.arguments`.
+    pub fn reads_arguments(&self, server: &str, tool: &str) -> bool {
+        let tool_id = format!("{server}/{tool}");
+        [0, Action::CallTool.index() + 1].into_iter().any(|slot| {
+            self.buckets.get(slot).is_some_and(|b| {
+                [
+                    Some(&b.any),
+                    b.by_server.get(server),
+                    b.by_tool.get(&tool_id),
+                ]
+                .into_iter()
+                .flatten()
+                .flat_map(PolicySet::policies)
+                .any(|p| {
+                    let text = p.to_string();
+                    text.contains("context.arguments") || text.contains("context[\"arguments\"]")
+                })
+            })
+        })
+    }
+
     /// Evaluates the policies that can match `action` on `server`.
     pub fn evaluate(
         &self,

@@ -51,6 +51,12 @@ impl PolicyEngine {
             .evaluate(&self.authz, req, entities, action, server)
     }
 
+    /// Whether a policy that can apply to `call_tool` on `server`/`tool`
+    /// reads `context.arguments` (so a call's outcome depends on them).
+    pub fn reads_arguments(&self, server: &str, tool: &str) -> bool {
+        self.index.reads_arguments(server, tool)
+    }
+
     /// Source and message of a policy.
     pub fn info(&self, id: &str) -> Option<&PolicyInfo> {
         self.info.get(id)
