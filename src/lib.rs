@@ -33,3 +33,4 @@ pub mod policy;
 pub mod probe;
 pub mod store;
 pub mod telemetry;
+pub mod ui;

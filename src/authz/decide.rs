@@ -92,6 +92,20 @@ fn principal_entity(p: &Principal<'_>) -> Result<(EntityUid, Entity), String> {
     }
 }
 
+/// One Cedar evaluation of a decision: an action on a resource, with the
+/// tool entity (for `call_tool`) and the `context.arguments` value.
+struct Stage<'a> {
+    action: Action,
+    resource: EntityUid,
+    tool: Option<&'a str>,
+    arguments: RestrictedExpression,
+}
+
+/// `context.arguments` when no tool's arguments apply: an empty record.
+fn no_arguments(server: &str) -> RestrictedExpression {
+    context_value(server, "", &[], None).unwrap_or_else(|_| RestrictedExpression::new_bool(false))
+}
+
 impl Snapshot {
     /// Decides one MCP message of one caller: the entry point every front
     /// door uses (Check, `explain`, `policy test`, the registry API).
@@ -160,85 +174,83 @@ impl Snapshot {
     /// argument types) is revealed to a caller who may not use the server;
     /// then the query's own action.
     fn decide_on(&self, q: &Query<'_>, server: &Server, engine: &PolicyEngine) -> Decision {
-        let server_uid = uid(&SERVER, &server.name);
-        let no_arguments = context_value(&server.name, "", &[], None)
-            .unwrap_or_else(|_| RestrictedExpression::new_bool(false));
-        let connect = match self.evaluate(
-            q,
-            server,
-            None,
-            no_arguments,
-            Action::Connect,
-            server_uid.clone(),
-            engine,
-        ) {
+        let on_server = |action| Stage {
+            action,
+            resource: uid(&SERVER, &server.name),
+            tool: None,
+            arguments: no_arguments(&server.name),
+        };
+        let connect = match self.evaluate(q, server, engine, on_server(Action::Connect)) {
             Ok(e) => e,
             Err(d) => return d,
         };
         if !connect.allowed || q.action == Action::Connect {
             return self.finish(q, server, engine, Action::Connect, connect);
         }
-        if q.action != Action::CallTool {
-            let no_arguments = context_value(&server.name, "", &[], None)
-                .unwrap_or_else(|_| RestrictedExpression::new_bool(false));
-            return match self.evaluate(q, server, None, no_arguments, q.action, server_uid, engine)
-            {
-                Ok(e) => self.finish(q, server, engine, q.action, e),
-                Err(d) => d,
-            };
+        let stage = if q.action == Action::CallTool {
+            match self.tool_stage(q, server) {
+                Ok(stage) => stage,
+                Err(d) => return d,
+            }
+        } else {
+            on_server(q.action)
+        };
+        let action = stage.action;
+        match self.evaluate(q, server, engine, stage) {
+            Ok(e) => self.finish(q, server, engine, action, e),
+            Err(d) => d,
         }
+    }
+
+    /// The `call_tool` stage: the tool must be registered and its arguments
+    /// must match its input schema.
+    fn tool_stage<'s>(&self, q: &Query<'_>, server: &'s Server) -> Result<Stage<'s>, Decision> {
         let Some(tool) = q.tool.and_then(|t| server.tool(t)) else {
             let message = match q.tool {
                 Some(t) => format!("{} has no tool `{}`", server.title, quoted(t)),
                 None => "no tool named".into(),
             };
-            return Decision::deny(DecisionReason::UnknownTool, Action::CallTool, message);
+            return Err(Decision::deny(
+                DecisionReason::UnknownTool,
+                Action::CallTool,
+                message,
+            ));
         };
-        let arguments = match context_value(
+        let arguments = context_value(
             &server.name,
             &tool.name,
             &tool.arguments,
             q.context.arguments,
-        ) {
-            Ok(v) => v,
-            Err(e) => {
-                return Decision::deny(
-                    DecisionReason::InvalidArguments,
-                    Action::CallTool,
-                    format!("{}: {e}", tool.name),
-                );
-            }
-        };
-        let resource = tool_uid(&server.name, &tool.name);
-        match self.evaluate(
-            q,
-            server,
-            Some(&tool.name),
+        )
+        .map_err(|e| {
+            Decision::deny(
+                DecisionReason::InvalidArguments,
+                Action::CallTool,
+                format!("{}: {e}", tool.name),
+            )
+        })?;
+        Ok(Stage {
+            action: Action::CallTool,
+            resource: tool_uid(&server.name, &tool.name),
+            tool: Some(&tool.name),
             arguments,
-            Action::CallTool,
-            resource,
-            engine,
-        ) {
-            Ok(e) => self.finish(q, server, engine, Action::CallTool, e),
-            Err(d) => d,
-        }
+        })
     }
 
     /// One Cedar evaluation; an unbuildable request is an internal denial.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one call site per stage, all named"
-    )]
     fn evaluate(
         &self,
         q: &Query<'_>,
         server: &Server,
-        tool: Option<&str>,
-        arguments: RestrictedExpression,
-        action: Action,
-        resource: EntityUid,
         engine: &PolicyEngine,
+        stage: Stage<'_>,
     ) -> Result<Evaluation, Decision> {
+        let Stage {
+            action,
+            resource,
+            tool,
+            arguments,
+        } = stage;
         let internal = |e: &dyn std::fmt::Display| {
             tracing::error!(error = %e, "cannot build the Cedar request; denying");
             Decision::deny(

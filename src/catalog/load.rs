@@ -125,6 +125,17 @@ fn valid_business_group(s: &str) -> bool {
     }
 }
 
+/// Whether `s` is a tool `definition_digest`: `sha256:` and 64 lowercase hex
+/// digits (the form `probe::digest` writes).
+pub fn is_definition_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 /// MCP tool names: letters, digits, `_`, `-`, `.`; never `/` (it separates server and tool ids).
 fn valid_tool_name(s: &str) -> bool {
     !s.is_empty()
@@ -203,6 +214,16 @@ fn server(
             );
         }
     }
+    for (key, url) in [
+        ("probe_url", &rs.probe_url),
+        ("health_check_url", &rs.health_check_url),
+    ] {
+        if let Some(u) = url
+            && !url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            push(key, format!("`{u}` is not an http(s) URL"));
+        }
+    }
     for (j, prefix) in rs.route.path_prefixes.iter().enumerate() {
         if !prefix.starts_with('/') {
             push(
@@ -241,6 +262,14 @@ fn server(
                 "must be a JSON schema with `type: object`".into(),
             );
         }
+        if let Some(d) = &t.definition_digest
+            && !is_definition_digest(d)
+        {
+            push(
+                &format!("tools[{j}].definition_digest"),
+                format!("`{d}` is not a digest such as `sha256:` and 64 lowercase hex digits"),
+            );
+        }
         if t.read_only && t.destructive {
             push(
                 &format!("tools[{j}]"),
@@ -256,6 +285,7 @@ fn server(
             minutes_saved_per_call: minutes,
             arguments: t.input_schema.as_ref().map(record_type).unwrap_or_default(),
             input_schema: t.input_schema,
+            definition_digest: t.definition_digest,
         });
     }
     Server {
@@ -283,6 +313,7 @@ fn server(
         allowed_surfaces: rs.allowed_surfaces,
         channels: rs.channels,
         health_check_url: rs.health_check_url,
+        probe_url: rs.probe_url,
         tools,
     }
 }

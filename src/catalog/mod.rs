@@ -7,7 +7,7 @@ mod load;
 mod raw;
 
 pub use arg_types::{ArgType, record_type};
-pub use load::{expand, load_catalog, read};
+pub use load::{expand, is_definition_digest, load_catalog, read};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -82,6 +82,9 @@ pub struct Tool {
     /// Arguments typed for Cedar, from `input_schema`.
     #[serde(skip)]
     pub arguments: Vec<(String, ArgType)>,
+    /// Pinned digest of the approved live definition (`sha256:<hex>` over
+    /// name, description, input schema and annotations; see `probe::digest`).
+    pub definition_digest: Option<String>,
 }
 
 /// How Envoy routes to a server.
@@ -107,6 +110,8 @@ pub struct Server {
     pub allowed_surfaces: Option<Vec<String>>,
     pub channels: Vec<String>,
     pub health_check_url: Option<String>,
+    /// MCP endpoint (streamable HTTP) the status probe calls directly.
+    pub probe_url: Option<String>,
     pub tools: Vec<Tool>,
 }
 

@@ -38,6 +38,8 @@ pub struct RawServer {
     #[serde(default)]
     pub channels: Vec<String>,
     pub health_check_url: Option<String>,
+    /// MCP endpoint the status probe talks to (`initialize` + `tools/list`).
+    pub probe_url: Option<String>,
     #[serde(default)]
     pub tools: Vec<RawTool>,
 }
@@ -67,4 +69,6 @@ pub struct RawTool {
     pub requires_approval: bool,
     pub minutes_saved_per_call: Option<f64>,
     pub input_schema: Option<serde_json::Value>,
+    /// Pinned digest of the live definition (`sha256:<hex>`), see `probe::digest`.
+    pub definition_digest: Option<String>,
 }

@@ -46,6 +46,9 @@ pub enum DenyReason {
     InvalidOrigin,
     /// A `forbid` policy that could apply failed to evaluate: deny.
     PolicyError,
+    /// `tools/call` of a tool whose live definition no longer matches its
+    /// pinned `definition_digest` (with `pinning: enforce`).
+    ToolDrifted,
 }
 
 impl DenyReason {
@@ -67,6 +70,7 @@ impl DenyReason {
             DenyReason::ForbiddenHeader => "forbidden_header",
             DenyReason::InvalidOrigin => "invalid_origin",
             DenyReason::PolicyError => "policy_error",
+            DenyReason::ToolDrifted => "tool_drifted",
         }
     }
 
@@ -78,7 +82,8 @@ impl DenyReason {
             | DenyReason::UnknownTool
             | DenyReason::Forbidden
             | DenyReason::InvalidOrigin
-            | DenyReason::PolicyError => 403,
+            | DenyReason::PolicyError
+            | DenyReason::ToolDrifted => 403,
             DenyReason::InvalidBody
             | DenyReason::InvalidArguments
             | DenyReason::HeaderMismatch
@@ -107,6 +112,9 @@ impl DenyReason {
             DenyReason::ForbiddenHeader => "a request header is spelled like an identity header",
             DenyReason::InvalidOrigin => "origin not allowed",
             DenyReason::PolicyError => "a policy that forbids this request could not be evaluated",
+            DenyReason::ToolDrifted => {
+                "this tool's definition changed since it was approved; ask its owner to re-pin it"
+            }
         }
     }
 
@@ -128,7 +136,8 @@ impl DenyReason {
             | DenyReason::HeaderMismatch
             | DenyReason::ForbiddenHeader
             | DenyReason::InvalidOrigin
-            | DenyReason::PolicyError => None,
+            | DenyReason::PolicyError
+            | DenyReason::ToolDrifted => None,
         }
     }
 }

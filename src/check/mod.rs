@@ -17,13 +17,14 @@ use std::sync::Arc;
 
 use crate::authz::{Access, DecisionReason, honoured_channel};
 use crate::catalog::{RouteKey, Server, metadata_url, resource_url};
-use crate::config::Config;
+use crate::config::{Config, Pinning};
 use crate::identity::{Identity, UpstreamHeaders, caller_headers};
 use crate::jwt::{TokenCache, Verifier};
 use crate::mcp::strict::logged;
 use crate::mcp::{
     BodyError, BodyRejection, Limits, McpRequest, check_headers, param_headers, parse_body,
 };
+use crate::probe::StatusBoard;
 use crate::store::Registry;
 
 /// Envoy per-route context extension naming the target server.
@@ -73,6 +74,8 @@ pub struct Checker {
     limits: Limits,
     /// Header names no client may send in another spelling.
     protected: HashSet<String>,
+    /// Live status read with `pinning: enforce` (drifted tools are denied).
+    board: Option<StatusBoard>,
 }
 
 impl Checker {
@@ -92,7 +95,15 @@ impl Checker {
             cache,
             limits,
             protected,
+            board: None,
         }
+    }
+
+    /// Reads tool drift from `board`: with `pinning: enforce`, a `tools/call`
+    /// the policies allow is still denied when its tool has drifted.
+    pub fn with_status_board(mut self, board: StatusBoard) -> Self {
+        self.board = Some(board);
+        self
     }
 
     /// The configuration this checker enforces.
@@ -193,6 +204,10 @@ impl Checker {
                 message: call,
             });
             if decision.allowed {
+                if let Some(mut d) = self.drift(server, call) {
+                    d.jsonrpc_id = call.id.clone().or_else(|| mcp.first_id().cloned());
+                    return Some(log_deny(d, caller, &server.name, &call.method, req.path));
+                }
                 continue;
             }
             let reason = match decision.reason {
@@ -233,6 +248,20 @@ impl Checker {
             messages = mcp.calls.len(),
         );
         None
+    }
+
+    /// With `pinning: enforce`: a denial for a `tools/call` of a tool the
+    /// probe found drifted (decided only after the policies allowed it, so
+    /// a caller learns nothing of tools it may not call).
+    fn drift(&self, server: &Server, call: &crate::mcp::McpCall) -> Option<Denial> {
+        if self.cfg.pinning != Pinning::Enforce {
+            return None;
+        }
+        let tool = call.tool.as_deref()?;
+        self.board
+            .as_ref()
+            .filter(|b| b.drifted(&server.name, tool))
+            .map(|_| Denial::new(DenyReason::ToolDrifted))
     }
 
     /// RFC 8707: a token from an issuer that binds audiences to resources

@@ -5,6 +5,7 @@ mod config_check;
 pub mod dev_token;
 pub mod explain;
 mod policy;
+mod registry;
 mod serve;
 
 use std::path::PathBuf;
@@ -69,6 +70,17 @@ pub enum Command {
     Policy(PolicyCommand),
     /// Explain the decision for an identity, surface, server and tool.
     Explain(explain::Args),
+    /// Registry tools: pin live tool definitions, validate registry files.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Fetch a server's live tools and print its registry `tools:` with digests.
+    Pin(registry::PinArgs),
+    /// Validate registry files; with --live, compare each server's live tools.
+    Validate(registry::ValidateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +106,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Policy(PolicyCommand::Validate(a)) => policy::validate(a),
         Command::Policy(PolicyCommand::Test(a)) => policy::test(a),
         Command::Explain(a) => explain::run(a),
+        Command::Registry(RegistryCommand::Pin(a)) => registry::pin(a),
+        Command::Registry(RegistryCommand::Validate(a)) => registry::validate(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

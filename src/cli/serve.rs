@@ -56,11 +56,13 @@ async fn serve(
     verifier.spawn_refreshers();
     tokio::spawn(registry.clone().watch());
 
-    let checker = Arc::new(Checker::new(
-        cfg.clone(),
-        verifier.clone(),
-        registry.clone(),
-    ));
+    // Live server status: written by the probe, read by the UI (and the API)
+    // and, with `pinning: enforce`, by Checks.
+    let status = crate::probe::StatusBoard::default();
+    let checker = Arc::new(
+        Checker::new(cfg.clone(), verifier.clone(), registry.clone())
+            .with_status_board(status.clone()),
+    );
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_service_status(SERVICE_NAME, tonic_health::ServingStatus::Serving)
@@ -68,8 +70,27 @@ async fn serve(
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
-    let state = AdminState::new(verifier, registry.clone());
+    let state = AdminState::new(verifier, registry.clone(), status.clone());
+    crate::probe::spawn(cfg.clone(), registry.clone(), status.clone());
+    let ui = Arc::new(crate::ui::UiState {
+        cfg: cfg.clone(),
+        registry: registry.clone(),
+        checker: checker.clone(),
+        status: status.clone(),
+    });
 
+    let api = Arc::new(ApiState {
+        cfg: cfg.clone(),
+        registry: registry.clone(),
+        checker: checker.clone(),
+        status: status.clone(),
+    });
+    health
+        .set_service_status(
+            crate::api::GRPC_SERVICE_NAME,
+            tonic_health::ServingStatus::Serving,
+        )
+        .await;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let grpc_addr = grpc.local_addr()?;
     let admin_addr = admin.local_addr()?;
@@ -77,6 +98,7 @@ async fn serve(
     let grpc_server = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(AuthzService::server(checker))
+        .add_service(crate::api::RegistryApi::server(api.clone()))
         .serve_with_incoming_shutdown(
             // serve_with_incoming ignores the builder's TCP_NODELAY: without it
             // Nagle's algorithm meets delayed ACKs and some Checks stall ~40 ms.
@@ -87,14 +109,10 @@ async fn serve(
         );
     let mut admin_stop = stop_rx.clone();
     let admin_server =
-        axum::serve(admin, admin_router(state.clone())).with_graceful_shutdown(async move {
+        axum::serve(admin, admin_router(state.clone()).merge(crate::ui::router(ui))).with_graceful_shutdown(async move {
             let _ = admin_stop.wait_for(|s| *s).await;
         });
     let mut public_stop = stop_rx.clone();
-    let api = Arc::new(ApiState {
-        cfg: cfg.clone(),
-        registry: registry.clone(),
-    });
     let public_server = axum::serve(public, api_router(api)).with_graceful_shutdown(async move {
         let _ = public_stop.wait_for(|s| *s).await;
     });

@@ -94,5 +94,29 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: u64 = 100_000;
 /// Default interval between content-hash checks of policy and registry files.
 pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+/// Default of `probe.enabled`.
+pub const DEFAULT_PROBE_ENABLED: bool = true;
+/// Default time between two probes of a server.
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(30);
+/// Bounds of `probe.interval`: faster would load the MCP servers; slower
+/// leaves an outage or a changed tool unseen for too long.
+pub const PROBE_INTERVAL_BOUNDS: (Duration, Duration) =
+    (Duration::from_millis(200), Duration::from_secs(3600));
+/// Default longest one probe may take.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bounds of `probe.timeout` (at most `probe.interval` too).
+pub const PROBE_TIMEOUT_BOUNDS: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(60));
+/// Default latency above which an answering server is `degraded`.
+pub const DEFAULT_PROBE_DEGRADED_AFTER: Duration = Duration::from_secs(1);
+
 /// Surface name given to tokens whose client id is not a configured surface.
 pub const UNKNOWN_SURFACE: &str = "unknown";
+/// Default `api.name_namespace`: reverse DNS of `mcp-authz.dev`.
+pub const DEFAULT_API_NAME_NAMESPACE: &str = "dev.mcp-authz";
+/// Default `api.trust_forwarded_identity`: identity headers are never trusted.
+pub const DEFAULT_TRUST_FORWARDED_IDENTITY: bool = false;
+/// Header carrying `api.forwarded_secret_file`'s secret from a trusted proxy.
+pub const FORWARDED_SECRET_HEADER: &str = "x-mcp-authz-proxy-secret";
+/// Shortest accepted forwarded-identity secret, in bytes.
+pub const MIN_FORWARDED_SECRET_BYTES: usize = 32;

@@ -32,6 +32,51 @@ pub struct Config {
     pub public_url: Option<String>,
     pub routing: Routing,
     pub origins: Origins,
+    pub api: ApiConfig,
+    /// The background status probe of registered servers.
+    pub probe: ProbeConfig,
+    /// What tool-definition drift found by the probe does.
+    pub pinning: Pinning,
+}
+
+/// The background status probe (`probe.*`).
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    /// Whether servers are probed at all.
+    pub enabled: bool,
+    /// Time between two probes of a server.
+    pub interval: Duration,
+    /// Longest one probe (connect, `initialize`, `tools/list`) may take;
+    /// beyond it the server is `down`.
+    pub timeout: Duration,
+    /// A successful probe slower than this marks the server `degraded`.
+    pub degraded_after: Duration,
+    /// File holding the probe's bearer token (sent as `Authorization:
+    /// Bearer`, never logged); `None`: no credential.
+    pub bearer_token_file: Option<PathBuf>,
+}
+
+/// What tool-definition drift does (`pinning`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pinning {
+    /// Digests are not compared.
+    Off,
+    /// Drift is shown (`/readyz`, API, UI) but nothing is denied.
+    #[default]
+    Report,
+    /// A `tools/call` of a drifted tool is denied (`tool_drifted`).
+    Enforce,
+}
+
+impl Pinning {
+    /// The name used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pinning::Off => "off",
+            Pinning::Report => "report",
+            Pinning::Enforce => "enforce",
+        }
+    }
 }
 
 /// How a request is matched to an MCP server.
@@ -204,4 +249,29 @@ pub struct RequestContextConfig {
     /// Header carrying the channel (e.g. `#airflow-support`); honoured only
     /// from surfaces with `trusted_for_context`, stripped from all others.
     pub channel_header: String,
+}
+
+/// The registry API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Reverse-DNS namespace of API server names: registry server `presto`
+    /// is `<name_namespace>/presto` in `/v0.1/servers`.
+    pub name_namespace: String,
+    /// Groups whose members may ask `CheckAccess` about another identity;
+    /// anyone else may ask only about themselves.
+    pub auditor_groups: Vec<String>,
+    /// `trust_forwarded_identity`: the shared secret a trusted proxy sends in
+    /// [`crate::config::FORWARDED_SECRET_HEADER`]; only a request carrying it
+    /// is identified by the `identity_headers`. `None`: never trusted.
+    pub forwarded_secret: Option<Secret>,
+}
+
+/// A secret read from a file; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Arc<[u8]>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }

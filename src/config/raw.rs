@@ -40,6 +40,22 @@ pub struct RawConfig {
     pub routing: RawRouting,
     #[serde(default)]
     pub origins: RawOrigins,
+    #[serde(default)]
+    pub api: RawApi,
+    #[serde(default)]
+    pub probe: RawProbe,
+    /// `off`, `report` or `enforce`.
+    pub pinning: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProbe {
+    pub enabled: Option<bool>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub degraded_after: Option<String>,
+    pub bearer_token_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -180,4 +196,15 @@ pub struct RawRegistry {
 #[serde(deny_unknown_fields)]
 pub struct RawReload {
     pub interval: Option<String>,
+}
+
+/// The registry API (`/v0.1/`, gRPC `mcp_authz.registry.v1.Registry`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub name_namespace: Option<String>,
+    #[serde(default)]
+    pub auditor_groups: Vec<String>,
+    pub trust_forwarded_identity: Option<bool>,
+    pub forwarded_secret_file: Option<String>,
 }

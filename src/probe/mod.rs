@@ -3,6 +3,12 @@
 //! API, the web UI and `/readyz` read it; a Check reads only the drift of the
 //! tool it decides (with `pinning: enforce`), never waits for a probe.
 
+pub mod client;
+pub mod digest;
+mod runner;
+
+pub use runner::{probe_server, round, spawn};
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
@@ -108,6 +114,15 @@ impl StatusBoard {
         if let Ok(mut m) = self.inner.write() {
             m.insert(server.to_owned(), status);
         }
+    }
+
+    /// Whether `tool` of `server` has drifted (no copy of the status is made:
+    /// this is what a Check reads with `pinning: enforce`).
+    pub fn drifted(&self, server: &str, tool: &str) -> bool {
+        self.inner
+            .read()
+            .map(|m| m.get(server).is_some_and(|s| s.drifted(tool)))
+            .unwrap_or(false)
     }
 
     /// Every server's status, by name.

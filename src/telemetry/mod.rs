@@ -15,9 +15,11 @@ pub enum LogFormat {
 }
 
 /// Installs the global tracing subscriber; the filter comes from `RUST_LOG`
-/// (default `info`). Logs go to stderr so stdout stays for command output.
+/// (default `info`, and `warn` for the MCP client library: the status probe
+/// would otherwise log every probe). Logs go to stderr so stdout stays for command output.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

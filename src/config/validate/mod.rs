@@ -3,8 +3,10 @@
 //! This file holds the walk over the whole file; each part with rules of its
 //! own has a sibling file.
 
+mod api;
 mod identity;
 mod issuers;
+mod probe;
 mod web;
 
 pub use issuers::remote_url_problem;
@@ -269,6 +271,9 @@ impl Config {
             RELOAD_INTERVAL_BOUNDS,
             "file changes are also caught by file events",
         );
+        let api = api::api(&mut p, raw.api, &base_dir);
+        let probe = probe::probe(&mut p, raw.probe, &base_dir);
+        let pinning = probe::pinning(&mut p, raw.pinning.as_deref());
         if !p.0.is_empty() {
             return Err(p.0);
         }
@@ -289,6 +294,9 @@ impl Config {
             public_url,
             routing,
             origins,
+            api,
+            probe,
+            pinning,
         })
     }
 }

@@ -360,6 +360,31 @@ const INVALID: &[(&str, &str, &str)] = &[
         "http(s) URL",
     ),
     (
+        "api: {name_namespace: 'Example'}",
+        "api.name_namespace",
+        "reverse-DNS",
+    ),
+    (
+        "api: {auditor_groups: ['security', ' ']}",
+        "api.auditor_groups[1]",
+        "empty group name",
+    ),
+    (
+        "api: {trust_forwarded_identity: true}",
+        "api.forwarded_secret_file",
+        "required with `trust_forwarded_identity: true`",
+    ),
+    (
+        "api: {forwarded_secret_file: secret}",
+        "api.forwarded_secret_file",
+        "set only with",
+    ),
+    (
+        "api: {trust_forwarded_identity: true, forwarded_secret_file: /nonexistent/secret}",
+        "api.forwarded_secret_file",
+        "cannot read",
+    ),
+    (
         "origins: {allowed: ['*']}",
         "origins.allowed[0]",
         "`*` is not accepted",
@@ -422,6 +447,19 @@ const INVALID: &[(&str, &str, &str)] = &[
         "between 100ms and 1h",
     ),
     ("reload: {interval: 2h}", "reload.interval", "out of range"),
+    ("probe: {interval: 0s}", "probe.interval", "out of range"),
+    ("probe: {timeout: 2m}", "probe.timeout", "out of range"),
+    (
+        "probe: {interval: 1s, timeout: 2s}",
+        "probe.timeout",
+        "not be longer than `probe.interval`",
+    ),
+    (
+        "probe: {timeout: 1s, degraded_after: 1s}",
+        "probe.degraded_after",
+        "less than `probe.timeout`",
+    ),
+    ("pinning: strict", "pinning", "unknown pinning `strict`"),
 ];
 
 #[test]
@@ -536,6 +574,26 @@ fn valid_configurations_load_with_their_values() {
         cfg.issuers[0].fetch_timeout,
         std::time::Duration::from_secs(5)
     );
+
+    let cfg = load("").unwrap();
+    assert!(cfg.probe.enabled);
+    assert_eq!(cfg.probe.interval, std::time::Duration::from_secs(30));
+    assert_eq!(cfg.pinning, super::super::Pinning::Report);
+    let cfg = load(
+        "probe: {enabled: false, interval: 2s, timeout: 1s, degraded_after: 300ms, bearer_token_file: probe.token}\npinning: enforce",
+    )
+    .unwrap();
+    assert!(!cfg.probe.enabled);
+    assert_eq!(cfg.probe.timeout, std::time::Duration::from_secs(1));
+    assert_eq!(
+        cfg.probe.degraded_after,
+        std::time::Duration::from_millis(300)
+    );
+    assert_eq!(
+        cfg.probe.bearer_token_file.as_deref(),
+        Some(Path::new("/etc/mcp-authz/probe.token"))
+    );
+    assert_eq!(cfg.pinning, super::super::Pinning::Enforce);
 }
 
 #[test]

@@ -110,11 +110,22 @@ impl Authz {
 
     /// [`Authz::start`] with policies and registry from `sources`.
     pub async fn start_with(opts: &AuthzOptions, sources: &PolicySources) -> Self {
+        Self::start_patched(opts, sources, |_| {}).await
+    }
+
+    /// [`Authz::start_with`], the config then changed by `patch` (keys no
+    /// other field sets, such as `probe` and `pinning`).
+    pub async fn start_patched(
+        opts: &AuthzOptions,
+        sources: &PolicySources,
+        patch: impl FnOnce(&mut Value),
+    ) -> Self {
         let [grpc_port, admin_port] = free_ports();
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("mcp-authz.yaml");
         // JSON is YAML: the file is read by the same loader as any YAML config.
-        let config = authz_config(opts, sources, grpc_port, admin_port);
+        let mut config = authz_config(opts, sources, grpc_port, admin_port);
+        patch(&mut config);
         let public_port: u16 = config["listen"]["public"]
             .as_str()
             .and_then(|a| a.rsplit(':').next())
