@@ -19,6 +19,8 @@ use crate::probe::StatusBoard;
 pub const DEFAULT_PAGE_LIMIT: u32 = 30;
 /// Largest page a caller may ask for.
 pub const MAX_PAGE_LIMIT: u32 = 100;
+/// Longest `search` accepted, in characters.
+pub const MAX_SEARCH_CHARS: usize = 200;
 /// `version` of every server: the registry does not version its entries
 /// (server.json requires the field).
 pub const UNVERSIONED: &str = "0.0.0";
@@ -91,6 +93,15 @@ pub fn list(
         .filter(|c| !c.is_empty())
         .map(decode_cursor)
         .transpose()?;
+    if req
+        .search
+        .is_some_and(|s| s.chars().count() > MAX_SEARCH_CHARS)
+    {
+        return Err(ApiError::bad(
+            "search",
+            format!("longer than {MAX_SEARCH_CHARS} characters"),
+        ));
+    }
     let needle = req.search.map(str::to_lowercase).filter(|s| !s.is_empty());
     let mut visible = snap.visible_to(caller, req.channel);
     visible.sort_by(|a, b| a.server.name.cmp(&b.server.name));

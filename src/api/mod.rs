@@ -227,4 +227,85 @@ mod tests {
             "https://mcp.example.com/.well-known/oauth-protected-resource/mcp/presto"
         );
     }
+
+    fn app(cfg: Config) -> Router {
+        let cfg = Arc::new(cfg);
+        let verifier = Arc::new(crate::jwt::Verifier::new(&cfg).unwrap());
+        let registry = Arc::new(Registry::load(cfg.clone()).unwrap());
+        let checker = Arc::new(Checker::new(cfg.clone(), verifier, registry.clone()));
+        router(Arc::new(ApiState {
+            cfg,
+            registry,
+            checker,
+            status: StatusBoard::default(),
+        }))
+    }
+
+    async fn list(app: &Router, headers: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        use tower::ServiceExt;
+        let mut req = axum::http::Request::get("/v0.1/servers");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = app
+            .clone()
+            .oneshot(req.body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const FORWARDED: [(&str, &str); 4] = [
+        ("x-forwarded-user", "alice"),
+        ("x-forwarded-groups", "ads-eng"),
+        ("x-forwarded-business-groups", "ads"),
+        ("x-forwarded-surface", "ai-chat"),
+    ];
+
+    #[tokio::test]
+    async fn client_identity_headers_are_never_trusted_by_default() {
+        let app = app(crate::config::load(None).unwrap());
+        let mut h = FORWARDED.to_vec();
+        h.push((crate::config::FORWARDED_SECRET_HEADER, SECRET));
+        let (status, body) = list(&app, &h).await;
+        assert_eq!(status, 401, "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_proxy_proving_the_secret_identifies_the_caller() {
+        let mut cfg = crate::config::load(None).unwrap();
+        cfg.api.forwarded_secret = Some(crate::config::Secret(Arc::from(SECRET.as_bytes())));
+        let app = app(cfg);
+        let (status, _) = list(&app, &FORWARDED).await;
+        assert_eq!(status, 401, "no secret: the headers are not read");
+        let mut wrong = FORWARDED.to_vec();
+        wrong.push((
+            crate::config::FORWARDED_SECRET_HEADER,
+            "0123456789abcdef0123456789abcdeX",
+        ));
+        assert_eq!(list(&app, &wrong).await.0, 401);
+        let mut proven = FORWARDED.to_vec();
+        proven.push((crate::config::FORWARDED_SECRET_HEADER, SECRET));
+        let (status, body) = list(&app, &proven).await;
+        assert_eq!(status, 200, "{body}");
+        let names: Vec<_> = body["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["server"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "dev.mcp-authz/knowledge",
+                "dev.mcp-authz/presto",
+                "dev.mcp-authz/spark"
+            ]
+        );
+    }
 }

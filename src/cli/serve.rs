@@ -108,10 +108,13 @@ async fn serve(
             },
         );
     let mut admin_stop = stop_rx.clone();
-    let admin_server =
-        axum::serve(admin, admin_router(state.clone()).merge(crate::ui::router(ui))).with_graceful_shutdown(async move {
-            let _ = admin_stop.wait_for(|s| *s).await;
-        });
+    let admin_server = axum::serve(
+        admin,
+        admin_router(state.clone()).merge(crate::ui::router(ui)),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = admin_stop.wait_for(|s| *s).await;
+    });
     let mut public_stop = stop_rx.clone();
     let public_server = axum::serve(public, api_router(api)).with_graceful_shutdown(async move {
         let _ = public_stop.wait_for(|s| *s).await;

@@ -419,6 +419,26 @@ async fn grpc_answers_equal_the_http_answers() {
         assert_eq!(from_grpc, from_json(&http), "{}", p.name);
         assert_eq!(g.servers.len(), http["servers"].as_array().unwrap().len());
     }
+    // Registered with gRPC health.
+    let channel = tonic::transport::Endpoint::from_shared(format!(
+        "http://127.0.0.1:{}",
+        stack.authz.grpc_port
+    ))
+    .unwrap()
+    .connect()
+    .await
+    .unwrap();
+    let health = tonic_health::pb::health_client::HealthClient::new(channel)
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "mcp_authz.registry.v1.Registry".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        health.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
     // Unauthenticated without a token; NOT_FOUND for a hidden server.
     let e = client
         .list_servers(pb::ListServersRequest::default())
@@ -524,4 +544,62 @@ async fn asking_about_another_identity_is_refused_to_non_auditors() {
     .await;
     assert_eq!(r.status, 403, "{r:?}");
     assert!(!r.body.contains("allowed"), "{r:?}");
+}
+
+#[tokio::test]
+async fn a_channel_counts_only_from_a_surface_trusted_for_context() {
+    // Spark's tools are scoped to `#airflow-support`; only `slackbot` is
+    // trusted to pass a channel, so only there do they become callable.
+    let slack = user_token("alice", &["ads-eng"], &["ads"], "slackbot");
+    let chat = ALICE.token();
+    let stack = Stack::quickstart().await;
+    let spark_tools = |body: &Value| from_json(body).get("spark").cloned();
+    let q = "/v0.1/servers?channel=%23airflow-support";
+    let from_slack = get(&stack.envoy.url(q), Some(&slack)).await.json();
+    assert_eq!(
+        spark_tools(&from_slack),
+        Some(vec![
+            "get_job_logs".to_owned(),
+            "summarize_failure".to_owned()
+        ])
+    );
+    let from_chat = get(&stack.envoy.url(q), Some(&chat)).await.json();
+    assert_eq!(spark_tools(&from_chat), Some(vec![]));
+    // `surface` answers for the caller's own identity from another surface:
+    // alice from the dev playground reaches only the dev server.
+    let dev = get(
+        &stack.envoy.url("/v0.1/servers?surface=dev-playground"),
+        Some(&chat),
+    )
+    .await
+    .json();
+    assert_eq!(
+        from_json(&dev).into_keys().collect::<Vec<_>>(),
+        ["experimental"]
+    );
+    let r = get(
+        &stack.envoy.url("/v0.1/servers?surface=nowhere"),
+        Some(&chat),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["parameter"].as_str()),
+        (400, Some("surface"))
+    );
+    // Cross-check with explain: the same questions, as a subprocess.
+    let explain_spark = |surface: &str| {
+        let out = Command::new(AUTHZ_BIN)
+            .args([
+                "explain", "--json", "--user", "alice", "--groups", "ads-eng",
+            ])
+            .args(["--business-groups", "ads", "--surface", surface])
+            .args(["--server", "spark", "--tool", "get_job_logs"])
+            .args(["--channel", "#airflow-support"])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["decision"]["allowed"].as_bool().unwrap()
+    };
+    assert!(explain_spark("slackbot"));
+    assert!(!explain_spark("ai-chat"));
 }
