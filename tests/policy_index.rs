@@ -583,8 +583,12 @@ fn errors_in_several_buckets_all_reported() {
         ],
         &req(Action::CallTool, 3, 0),
     );
-    assert!(eval.allowed);
+    // The erroring forbid denies (a policy error never widens access); the
+    // erroring permit is skipped; both errors are reported.
+    assert!(!eval.allowed);
     assert_eq!(eval.errors.len(), 2);
+    assert_eq!(eval.failed_forbids.len(), 1);
+    assert_eq!(eval.determining, eval.failed_forbids);
 }
 
 #[test]

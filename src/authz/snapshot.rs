@@ -33,6 +33,9 @@ pub struct Snapshot {
     pub shadow: Option<PolicyEngine>,
     /// SHA-256 over every source file's path and content.
     pub hash: [u8; 32],
+    /// Set by the store: 1 for the first snapshot, +1 per successful reload
+    /// (0 for a snapshot loaded outside a store, e.g. by the CLI).
+    pub generation: u64,
     /// Decisions already taken with this snapshot.
     pub(super) memo: DecisionCache,
 }
@@ -101,6 +104,7 @@ impl Snapshot {
             ),
             shadow,
             hash,
+            generation: 0,
         })
     }
 }

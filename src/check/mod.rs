@@ -7,13 +7,18 @@
 
 mod authenticate;
 mod deny;
+mod record;
 mod screen;
 
 pub use crate::identity::Caller;
 pub use deny::{Denial, DenyReason, JSONRPC_AUTHZ_ERROR, JSONRPC_INVALID_REQUEST};
+pub use record::{
+    DecisionObserver, DecisionRecord, REQUEST_ID_HEADER, TRACEPARENT_HEADER, valid_traceparent,
+};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::authz::{Access, DecisionReason, honoured_channel};
 use crate::catalog::{RouteKey, Server, metadata_url, resource_url};
@@ -74,6 +79,8 @@ pub struct Checker {
     limits: Limits,
     /// Header names no client may send in another spelling.
     protected: HashSet<String>,
+    /// Receives every decision record.
+    observer: Option<Arc<dyn DecisionObserver>>,
     /// Live status read with `pinning: enforce` (drifted tools are denied).
     board: Option<StatusBoard>,
 }
@@ -96,7 +103,14 @@ impl Checker {
             limits,
             protected,
             board: None,
+            observer: None,
         }
+    }
+
+    /// Hands every decision record to `observer` (metrics, audit log).
+    pub fn with_observer(mut self, observer: Arc<dyn DecisionObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// Reads tool drift from `board`: with `pinning: enforce`, a `tools/call`
@@ -113,6 +127,46 @@ impl Checker {
 
     /// Decides one request.
     pub async fn check(&self, req: &RequestView<'_>) -> Outcome {
+        self.check_recorded(req).await.0
+    }
+
+    /// Decides one request and returns the record of the decision too (for
+    /// Envoy dynamic metadata); the observers have already seen it.
+    pub async fn check_recorded(&self, req: &RequestView<'_>) -> (Outcome, DecisionRecord) {
+        let started = Instant::now();
+        let mut rec = DecisionRecord {
+            request_id: req
+                .header(REQUEST_ID_HEADER)
+                .map(|v| v.chars().take(128).collect()),
+            traceparent: req
+                .header(TRACEPARENT_HEADER)
+                .and_then(valid_traceparent)
+                .map(str::to_owned),
+            ..DecisionRecord::default()
+        };
+        let outcome = self.decide_request(req, &mut rec).await;
+        match &outcome {
+            Outcome::Allow { .. } => rec.outcome = Ok(()),
+            Outcome::Deny(d) => {
+                rec.outcome = Err(d.reason);
+                rec.policies = d.policies.clone();
+            }
+        }
+        if rec.allowed() {
+            rec.policies = rec
+                .decisions
+                .iter()
+                .flat_map(|d| d.policies.iter().cloned())
+                .collect();
+        }
+        rec.latency = started.elapsed();
+        if let Some(o) = &self.observer {
+            o.record(&rec);
+        }
+        (outcome, rec)
+    }
+
+    async fn decide_request(&self, req: &RequestView<'_>, rec: &mut DecisionRecord) -> Outcome {
         let screened = screen::spellings(req, &self.protected)
             .and_then(|()| screen::origin(req, &self.cfg.origins.allowed));
         if let Err(d) = screened {
@@ -126,7 +180,9 @@ impl Checker {
             }
         };
         let claimed = req.header(&self.cfg.request_context.channel_header);
-        if let Some(d) = self.authorize(req, &caller, claimed) {
+        rec.caller = Some(caller.clone());
+        rec.channel = honoured_channel(&caller, claimed).map(str::to_owned);
+        if let Some(d) = self.authorize(req, &caller, claimed, rec) {
             return Outcome::Deny(d);
         }
         let mut headers = caller_headers(&caller, &self.cfg.identity_headers);
@@ -173,8 +229,10 @@ impl Checker {
         req: &RequestView<'_>,
         caller: &Caller,
         channel: Option<&str>,
+        rec: &mut DecisionRecord,
     ) -> Option<Denial> {
         let snapshot = self.registry.snapshot();
+        rec.generation = snapshot.generation;
         let route = self.route_key(req);
         let server = route.as_ref().and_then(|r| snapshot.catalog.route(r));
         let server_name = server.map_or("-", |s| s.name.as_str());
@@ -191,8 +249,27 @@ impl Checker {
                 "this route names no MCP server (no `mcp_server` context extension)".into()
             };
             d.jsonrpc_id = mcp.first_id().cloned();
+            rec.mcp = Some(mcp);
             return Some(log_deny(d, caller, "-", "", req.path));
         };
+        rec.server = Some(server.name.clone());
+        let denial = self.authorize_messages(req, caller, channel, server, &snapshot, &mcp, rec);
+        rec.mcp = Some(mcp);
+        denial
+    }
+
+    /// Decides every message of a routed request, then the mirror headers.
+    #[allow(clippy::too_many_arguments, reason = "the Check's parts, each named")]
+    fn authorize_messages(
+        &self,
+        req: &RequestView<'_>,
+        caller: &Caller,
+        channel: Option<&str>,
+        server: &Server,
+        snapshot: &crate::authz::Snapshot,
+        mcp: &McpRequest,
+        rec: &mut DecisionRecord,
+    ) -> Option<Denial> {
         if let Some(d) = self.audience(req, caller, server) {
             return Some(log_deny(d, caller, &server.name, "", req.path));
         }
@@ -203,14 +280,17 @@ impl Checker {
                 server: &server.name,
                 message: call,
             });
-            if decision.allowed {
+            let (allowed, reason) = (decision.allowed, decision.reason);
+            let (message, policies) = (decision.message.clone(), decision.policies.clone());
+            rec.decisions.push(decision);
+            if allowed {
                 if let Some(mut d) = self.drift(server, call) {
                     d.jsonrpc_id = call.id.clone().or_else(|| mcp.first_id().cloned());
                     return Some(log_deny(d, caller, &server.name, &call.method, req.path));
                 }
                 continue;
             }
-            let reason = match decision.reason {
+            let reason = match reason {
                 DecisionReason::UnknownServer => DenyReason::UnknownServer,
                 DecisionReason::UnknownTool => DenyReason::UnknownTool,
                 DecisionReason::InvalidArguments => DenyReason::InvalidArguments,
@@ -219,8 +299,8 @@ impl Checker {
                 DecisionReason::Internal => DenyReason::Internal,
             };
             let mut d = Denial::new(reason);
-            d.message = decision.message;
-            d.policies = decision.policies;
+            d.message = message;
+            d.policies = policies;
             d.jsonrpc_id = call.id.clone().or_else(|| mcp.first_id().cloned());
             return Some(log_deny(d, caller, &server.name, &call.method, req.path));
         }

@@ -39,7 +39,8 @@ pub struct Registry {
 impl Registry {
     /// Loads the first snapshot; an error here means the process must not serve.
     pub fn load(cfg: Arc<Config>) -> Result<Self, LoadError> {
-        let snap = Snapshot::load(&cfg)?;
+        let mut snap = Snapshot::load(&cfg)?;
+        snap.generation = 1;
         let status = ReloadStatus {
             generation: 1,
             policies: snap.engine.len(),
@@ -82,8 +83,9 @@ impl Registry {
         // on every tick, and retried as soon as it changes again.
         st.0 = hash;
         Some(match result {
-            Ok(snap) => {
+            Ok(mut snap) => {
                 st.1.generation += 1;
+                snap.generation = st.1.generation;
                 st.1.policies = snap.engine.len();
                 st.1.servers = snap.catalog.servers.len();
                 st.1.last_error = None;

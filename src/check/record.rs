@@ -1,0 +1,125 @@
+//! What one Check decided, recorded once per request for the observers
+//! (metrics, audit log, Envoy dynamic metadata). Built along the Check path
+//! without extra work on it: the parsed body and each message's decision are
+//! moved in, not copied.
+
+use std::time::Duration;
+
+use super::DenyReason;
+use crate::authz::Decision;
+use crate::identity::Caller;
+use crate::mcp::McpRequest;
+
+/// Header carrying Envoy's request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// W3C Trace Context header.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+
+/// One Check, as decided.
+#[derive(Debug)]
+pub struct DecisionRecord {
+    /// `x-request-id` as Envoy sent it (truncated to 128 characters).
+    pub request_id: Option<String>,
+    /// `traceparent` of the request (W3C Trace Context), if well-formed.
+    pub traceparent: Option<String>,
+    /// The authenticated caller; `None` when authentication failed.
+    pub caller: Option<Caller>,
+    /// The channel honoured for the caller (trusted surfaces only).
+    pub channel: Option<String>,
+    /// Registered server the request was routed to.
+    pub server: Option<String>,
+    /// The parsed request body (or the single `connect` of a GET/DELETE).
+    pub mcp: Option<McpRequest>,
+    /// The decision of each message evaluated, in order (a denial stops the
+    /// batch, so this may be shorter than `mcp.calls`).
+    pub decisions: Vec<Decision>,
+    /// `Ok` on allow; the reason on deny.
+    pub outcome: Result<(), DenyReason>,
+    /// Determining policy ids of the outcome (the denying ones on deny).
+    pub policies: Vec<String>,
+    /// Generation of the policy and registry snapshot that decided.
+    pub generation: u64,
+    /// Time spent in mcp-authz on this Check.
+    pub latency: Duration,
+}
+
+impl Default for DecisionRecord {
+    /// An empty record whose outcome is a denial (fail closed until decided).
+    fn default() -> Self {
+        DecisionRecord {
+            request_id: None,
+            traceparent: None,
+            caller: None,
+            channel: None,
+            server: None,
+            mcp: None,
+            decisions: Vec::new(),
+            outcome: Err(DenyReason::Internal),
+            policies: Vec::new(),
+            generation: 0,
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+impl DecisionRecord {
+    /// Whether the request was allowed.
+    pub fn allowed(&self) -> bool {
+        self.outcome.is_ok()
+    }
+}
+
+/// Receives every decision record, after the decision (never on a lock the
+/// Check path waits for: implementations count or hand off, then return).
+pub trait DecisionObserver: Send + Sync {
+    fn record(&self, record: &DecisionRecord);
+}
+
+/// Several observers as one.
+impl DecisionObserver for Vec<std::sync::Arc<dyn DecisionObserver>> {
+    fn record(&self, record: &DecisionRecord) {
+        for o in self {
+            o.record(record);
+        }
+    }
+}
+
+/// Parses a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`); anything
+/// else is dropped, never forwarded into logs as is.
+pub fn valid_traceparent(v: &str) -> Option<&str> {
+    let parts: Vec<&str> = v.split('-').collect();
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    };
+    let ok = parts.len() == 4
+        && hex(parts[0], 2)
+        && parts[0] != "ff"
+        && hex(parts[1], 32)
+        && parts[1].bytes().any(|b| b != b'0')
+        && hex(parts[2], 16)
+        && parts[2].bytes().any(|b| b != b'0')
+        && hex(parts[3], 2);
+    ok.then_some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_well_formed_traceparents_are_kept() {
+        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(valid_traceparent(good), Some(good));
+        for bad in [
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "x",
+        ] {
+            assert_eq!(valid_traceparent(bad), None, "{bad}");
+        }
+    }
+}
