@@ -313,7 +313,7 @@ impl Checker {
                     .and_then(|t| t.input_schema.as_ref())
                     .map(param_headers)
             };
-            if let Err(e) = check_headers(headers, &mcp, &declared) {
+            if let Err(e) = check_headers(headers, mcp, &declared) {
                 let mut d = Denial::new(DenyReason::HeaderMismatch);
                 d.message = e.0;
                 d.jsonrpc_id = mcp.first_id().cloned();
