@@ -3,6 +3,8 @@
 //! test over the checked-in corpus (`tests/fuzz_corpus.rs`). Each function
 //! panics on a violated invariant; returning means the input is fine.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_authz::mcp::{Limits, META_PROTOCOL_VERSION, action_of, depth_exceeds, parse_body};
 use mcp_authz::policy::Action;
 use serde_json::{Map, Value};
@@ -155,12 +157,90 @@ pub fn json_depth(data: &[u8]) {
 /// from a first segment holding a JSON object.
 pub fn token(data: &[u8]) {
     let token = String::from_utf8_lossy(data);
+    // mcp-authz's strict pre-verification read: an accepted token's header
+    // has no `crit` and neither segment has a duplicate key.
+    if mcp_authz::jwt::check_segments(&token).is_ok() {
+        let mut parts = token.split('.');
+        for (i, seg) in [parts.next(), parts.next()].into_iter().enumerate() {
+            let seg = seg.unwrap_or_else(|| panic!("accepted a token without segment {i}"));
+            let bytes = URL_SAFE_NO_PAD
+                .decode(seg.trim_end_matches('='))
+                .unwrap_or_else(|_| panic!("accepted segment {i} that is not base64url"));
+            let v: Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("accepted segment {i} that is not JSON"));
+            assert!(v.is_object(), "accepted segment {i} that is not an object");
+            assert!(
+                no_duplicate_keys(&bytes),
+                "accepted segment {i} with a duplicate key"
+            );
+            if i == 0 {
+                assert!(v.get("crit").is_none(), "accepted a header with `crit`");
+            }
+        }
+    }
     let header = jsonwebtoken::decode_header(token.as_bytes());
     let _ = jsonwebtoken::dangerous::insecure_decode_claims::<Map<String, Value>>(token.as_bytes());
     if header.is_ok() {
         let first = token.split('.').next().unwrap_or_default();
         assert!(!first.is_empty(), "a header decoded from an empty segment");
     }
+}
+
+/// Reference duplicate-key detector: re-parses with serde_json into a
+/// structure that keeps every key, and compares counts.
+fn no_duplicate_keys(json: &[u8]) -> bool {
+    // serde_json's Value drops duplicates, so count keys with a streaming
+    // visitor instead.
+    struct Keys(bool);
+    impl<'de> serde::de::Visitor<'de> for Keys {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("json")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<bool, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            let mut ok = true;
+            while let Some(k) = m.next_key::<String>()? {
+                ok &= seen.insert(k);
+                ok &= m.next_value_seed(KeysSeed)?;
+            }
+            Ok(ok)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<bool, A::Error> {
+            let mut ok = true;
+            while let Some(x) = s.next_element_seed(KeysSeed)? {
+                ok &= x;
+            }
+            Ok(ok)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+            Ok(true)
+        }
+        fn visit_unit<E>(self) -> Result<bool, E> {
+            Ok(true)
+        }
+    }
+    struct KeysSeed;
+    impl<'de> serde::de::DeserializeSeed<'de> for KeysSeed {
+        type Value = bool;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_any(Keys(true))
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(json);
+    serde::de::DeserializeSeed::deserialize(KeysSeed, &mut de).unwrap_or(false)
 }
 
 /// The Cedar statement splitter: never panics; statements are in order,

@@ -6,6 +6,8 @@ mod issuer;
 mod keys;
 mod segments;
 
+pub use segments::check as check_segments;
+
 pub use cache::TokenCache;
 pub use issuer::{Issuer, KeyStatus};
 pub use keys::{DEMO_KID_PREFIX, KeySet, KeysError};
