@@ -186,12 +186,11 @@ pub fn token(data: &[u8]) {
     }
 }
 
-/// Reference duplicate-key detector: re-parses with serde_json into a
-/// structure that keeps every key, and compares counts.
+/// Reference duplicate-key detector: walks the JSON with a streaming visitor
+/// (serde_json's `Value` would drop duplicates) and looks for a key seen twice
+/// in one object.
 fn no_duplicate_keys(json: &[u8]) -> bool {
-    // serde_json's Value drops duplicates, so count keys with a streaming
-    // visitor instead.
-    struct Keys(bool);
+    struct Keys;
     impl<'de> serde::de::Visitor<'de> for Keys {
         type Value = bool;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -236,7 +235,7 @@ fn no_duplicate_keys(json: &[u8]) -> bool {
     impl<'de> serde::de::DeserializeSeed<'de> for KeysSeed {
         type Value = bool;
         fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-            d.deserialize_any(Keys(true))
+            d.deserialize_any(Keys)
         }
     }
     let mut de = serde_json::Deserializer::from_slice(json);

@@ -23,6 +23,9 @@ const MAX_KEY_BYTES: usize = 4096;
 /// Bookkeeping bytes counted per entry on top of key and decision text.
 const ENTRY_OVERHEAD_BYTES: usize = 160;
 
+/// Lookups of every snapshot's decision cache in the process.
+pub static DECISION_CACHE_STATS: crate::jwt::CacheCounters = crate::jwt::CacheCounters::new();
+
 /// Decision cache of one snapshot.
 pub struct DecisionCache {
     inner: Option<Cache<Box<[u8]>, Arc<Decision>>>,
@@ -81,14 +84,20 @@ impl DecisionCache {
     /// one that holds: entries differ in size by orders of magnitude).
     pub fn new(max_entries: u64, max_bytes: u64) -> Self {
         let enabled = max_entries > 0 && max_bytes > 0;
-        DecisionCache {
-            inner: enabled.then(|| {
-                Cache::builder()
-                    .weigher(weigh)
-                    .max_capacity(max_bytes)
-                    .build()
-            }),
+        let inner = enabled.then(|| {
+            Cache::builder()
+                .weigher(weigh)
+                .max_capacity(max_bytes)
+                .build()
+        });
+        if let Some(c) = &inner {
+            let c: Cache<Box<[u8]>, Arc<Decision>> = c.clone();
+            DECISION_CACHE_STATS.set_size_probe(Box::new(move || {
+                c.run_pending_tasks();
+                c.entry_count()
+            }));
         }
+        DecisionCache { inner }
     }
 
     /// The key of a query, or `None` when it should not be cached.
@@ -134,7 +143,9 @@ impl DecisionCache {
 
     /// The cached decision for a key.
     pub fn get(&self, key: &[u8]) -> Option<Arc<Decision>> {
-        self.inner.as_ref()?.get(key)
+        let d = self.inner.as_ref()?.get(key);
+        DECISION_CACHE_STATS.lookup(d.is_some());
+        d
     }
 
     /// Remembers a decision.

@@ -16,5 +16,6 @@ pub use arguments::{ArgumentError, context_value, schema_fragment};
 pub use cases::{Case, CaseFile, Expect, Failure, Report, run_files};
 pub use decide::{Decision, DecisionReason, VisibleServer, VisibleTool};
 pub use entities::StaticEntities;
+pub use memo::DECISION_CACHE_STATS;
 pub use query::{Access, Arguments, CallContext, Principal, Query, honoured_channel};
 pub use snapshot::{LoadError, Snapshot, source_files, source_hash};

@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
 use crate::api::{ApiState, router as api_router};
-use crate::check::Checker;
+use crate::check::{Checker, DecisionObserver};
 use crate::ext_authz::{AuthzService, SERVICE_NAME};
 use crate::jwt::Verifier;
 use crate::store::Registry;
@@ -17,6 +17,8 @@ use super::ConfigArg;
 
 /// How long in-flight requests may take to finish after SIGTERM.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the audit writer may take to write its queue at shutdown.
+const AUDIT_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,11 +34,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for i in cfg.issuers.iter().filter(|i| i.demo_only) {
         tracing::warn!(issuer = %i.name, "DEMO-ONLY issuer trusted: anyone can mint its tokens");
     }
-    tokio::runtime::Builder::new_multi_thread()
+    // Outside the runtime: the OTLP exporter's HTTP client is blocking.
+    let otlp = crate::telemetry::start_otlp(&cfg.tracing)?;
+    let served = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?
-        .block_on(serve(cfg, verifier, registry))
+        .block_on(serve(cfg, verifier, registry));
+    if let Some(o) = otlp {
+        o.shutdown();
+    }
+    served
 }
 
 async fn serve(
@@ -59,9 +67,25 @@ async fn serve(
     // Live server status: written by the probe, read by the UI (and the API)
     // and, with `pinning: enforce`, by Checks.
     let status = crate::probe::StatusBoard::default();
+    // Every decision record goes to each observer (audit log, metrics).
+    let mut observers: Vec<Arc<dyn DecisionObserver>> = Vec::new();
+    let audit = crate::telemetry::AuditLog::start(&cfg.audit)?.map(Arc::new);
+    if let Some(a) = &audit {
+        observers.push(a.clone());
+    }
+    let metrics = Arc::new(crate::telemetry::Metrics::new(
+        registry.clone(),
+        verifier.clone(),
+    ));
+    observers.push(metrics.clone());
+    let usage = Arc::new(
+        crate::telemetry::Usage::start(registry.clone()).context("cannot start the usage tally")?,
+    );
+    observers.push(usage.clone());
     let checker = Arc::new(
         Checker::new(cfg.clone(), verifier.clone(), registry.clone())
-            .with_status_board(status.clone()),
+            .with_status_board(status.clone())
+            .with_observer(Arc::new(observers)),
     );
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -110,7 +134,10 @@ async fn serve(
     let mut admin_stop = stop_rx.clone();
     let admin_server = axum::serve(
         admin,
-        admin_router(state.clone()).merge(crate::ui::router(ui)),
+        admin_router(state.clone())
+            .merge(crate::telemetry::metrics_router(metrics))
+            .merge(crate::telemetry::usage_router(usage))
+            .merge(crate::ui::router(ui)),
     )
     .with_graceful_shutdown(async move {
         let _ = admin_stop.wait_for(|s| *s).await;
@@ -148,6 +175,10 @@ async fn serve(
         Err(_) => {
             tracing::warn!(timeout = ?DRAIN_TIMEOUT, "connections still open after the drain timeout; stopping anyway")
         }
+    }
+    if let Some(a) = audit {
+        // Lines of the last Checks reach the file before the process exits.
+        tokio::task::spawn_blocking(move || a.flush(AUDIT_FLUSH_TIMEOUT)).await?;
     }
     Ok(())
 }

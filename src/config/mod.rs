@@ -94,6 +94,14 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 pub const DEFAULT_TOKEN_CACHE_ENTRIES: u64 = 100_000;
 /// Default interval between content-hash checks of policy and registry files.
 pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+/// Default `service.name` of exported spans (`tracing.service_name`).
+pub const DEFAULT_SERVICE_NAME: &str = "mcp-authz";
+/// Path of the OTLP/HTTP traces endpoint, added to a `tracing.otlp_endpoint` without a path.
+pub const OTLP_TRACES_PATH: &str = "/v1/traces";
+/// Default of `audit.queue_lines`: lines waiting for the audit writer.
+pub const DEFAULT_AUDIT_QUEUE_LINES: usize = 16_384;
+/// Bounds of `audit.queue_lines`.
+pub const AUDIT_QUEUE_LINES_BOUNDS: (usize, usize) = (16, 1_048_576);
 /// Default of `probe.enabled`.
 pub const DEFAULT_PROBE_ENABLED: bool = true;
 /// Default time between two probes of a server.

@@ -37,6 +37,55 @@ pub struct Config {
     pub probe: ProbeConfig,
     /// What tool-definition drift found by the probe does.
     pub pinning: Pinning,
+    /// The audit log of decisions (`audit.*`).
+    pub audit: AuditConfig,
+    /// OpenTelemetry export of spans (`tracing.*`).
+    pub tracing: TracingConfig,
+}
+
+/// OpenTelemetry trace export (`tracing.*`); off unless an endpoint is set.
+#[derive(Debug, Clone, Default)]
+pub struct TracingConfig {
+    /// OTLP/HTTP (protobuf) traces URL, `/v1/traces` included; `None`: no export.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+}
+
+/// Where audit lines go (`audit.output`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AuditOutput {
+    /// No audit log.
+    Off,
+    /// Standard output (process logs go to stderr).
+    #[default]
+    Stdout,
+    /// Appended to this file (created if missing).
+    File(PathBuf),
+}
+
+/// The audit log (`audit.*`): one JSON line per Check.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub output: AuditOutput,
+    /// Share of allowed Checks written, `0.0..=1.0`; denials are always written.
+    pub sample_allowed: f64,
+    /// Tools whose `tools/call` arguments are logged (truncated); empty: none.
+    pub log_arguments: Vec<String>,
+    /// Lines waiting for the writer; beyond it lines are dropped and counted,
+    /// never waited for.
+    pub queue_lines: usize,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            output: AuditOutput::Stdout,
+            sample_allowed: 1.0,
+            log_arguments: Vec::new(),
+            queue_lines: super::DEFAULT_AUDIT_QUEUE_LINES,
+        }
+    }
 }
 
 /// The background status probe (`probe.*`).

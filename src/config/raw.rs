@@ -44,8 +44,30 @@ pub struct RawConfig {
     pub api: RawApi,
     #[serde(default)]
     pub probe: RawProbe,
+    #[serde(default)]
+    pub audit: RawAudit,
+    #[serde(default)]
+    pub tracing: RawTracing,
     /// `off`, `report` or `enforce`.
     pub pinning: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTracing {
+    pub otlp_endpoint: Option<String>,
+    pub service_name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// `stdout`, `off`, or a file path.
+    pub output: Option<String>,
+    pub sample_allowed: Option<f64>,
+    #[serde(default)]
+    pub log_arguments: Vec<String>,
+    pub queue_lines: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

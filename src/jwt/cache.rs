@@ -1,6 +1,7 @@
 //! Bounded cache of verified tokens, keyed by a SHA-256 of the token (never
 //! the token itself), each entry expiring no later than the token's `exp`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use moka::Expiry;
@@ -31,6 +32,54 @@ fn until(exp: u64) -> Duration {
     Duration::from_secs(exp).saturating_sub(now)
 }
 
+/// Size probe of a cache, called at scrape time only.
+pub type SizeProbe = Box<dyn Fn() -> u64 + Send + Sync>;
+
+/// Process-wide hit and miss counters of a cache, plus a probe of the size
+/// of the latest cache built, for metrics (relaxed atomics: the hot path pays
+/// one uncontended add).
+#[derive(Default)]
+pub struct CacheCounters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    size: std::sync::RwLock<Option<SizeProbe>>,
+}
+
+impl CacheCounters {
+    /// Counters at zero.
+    pub const fn new() -> Self {
+        CacheCounters {
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            size: std::sync::RwLock::new(None),
+        }
+    }
+
+    /// Counts a lookup.
+    pub fn lookup(&self, hit: bool) {
+        let c = if hit { &self.hits } else { &self.misses };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Makes `probe` the one that reports the size (the cache built last).
+    pub fn set_size_probe(&self, probe: SizeProbe) {
+        *self.size.write().unwrap_or_else(|p| p.into_inner()) = Some(probe);
+    }
+
+    /// `(hits, misses, entries)` since start; entries 0 without a cache.
+    pub fn read(&self) -> (u64, u64, u64) {
+        let size = self.size.read().unwrap_or_else(|p| p.into_inner());
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+            size.as_ref().map_or(0, |f| f()),
+        )
+    }
+}
+
+/// Lookups of every verified-token cache of the process.
+pub static TOKEN_CACHE_STATS: CacheCounters = CacheCounters::new();
+
 /// Verified-token cache.
 pub struct TokenCache<V: Clone + Send + Sync + 'static> {
     inner: Option<Cache<TokenHash, Entry<V>>>,
@@ -45,6 +94,13 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
                 .expire_after(UntilExp)
                 .build()
         });
+        if let Some(c) = &inner {
+            let c: Cache<TokenHash, Entry<V>> = c.clone();
+            TOKEN_CACHE_STATS.set_size_probe(Box::new(move || {
+                c.run_pending_tasks();
+                c.entry_count()
+            }));
+        }
         TokenCache { inner }
     }
 
@@ -55,7 +111,10 @@ impl<V: Clone + Send + Sync + 'static> TokenCache<V> {
 
     /// The cached value for a token hash, if present and not expired.
     pub fn get(&self, key: &TokenHash) -> Option<V> {
-        let e = self.inner.as_ref()?.get(key)?;
+        let c = self.inner.as_ref()?;
+        let e = c.get(key);
+        TOKEN_CACHE_STATS.lookup(e.is_some());
+        let e = e?;
         // moka expires lazily; never hand out an entry past its `exp`.
         (!until(e.exp).is_zero()).then_some(e.value)
     }

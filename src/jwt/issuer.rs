@@ -28,6 +28,12 @@ pub struct KeyStatus {
     pub last_error: Option<String>,
     /// Seconds since the keys were last fetched successfully.
     pub seconds_since_refresh: Option<u64>,
+    /// Key fetches since start that succeeded (metrics only).
+    #[serde(skip)]
+    pub fetches_ok: u64,
+    /// Key fetches since start that failed (metrics only).
+    #[serde(skip)]
+    pub fetches_failed: u64,
 }
 
 #[derive(Default)]
@@ -44,6 +50,8 @@ pub struct Issuer {
     fetch: tokio::sync::Mutex<FetchState>,
     status: Mutex<(Option<SystemTime>, Option<String>)>,
     http: reqwest::Client,
+    /// Fetches since start: succeeded, failed.
+    fetches: [std::sync::atomic::AtomicU64; 2],
 }
 
 impl Issuer {
@@ -102,6 +110,7 @@ impl Issuer {
             validations,
             hmac,
             fetch: tokio::sync::Mutex::new(FetchState::default()),
+            fetches: Default::default(),
             status: Mutex::new((loaded, None)),
             http,
         })
@@ -163,6 +172,8 @@ impl Issuer {
         }
         st.last_attempt = Some(Instant::now());
         let result = self.fetch_keys().await;
+        self.fetches[usize::from(result.is_err())]
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut status = self.lock_status();
         match result {
             Ok(set) => {
@@ -245,6 +256,8 @@ impl Issuer {
             stale: last_error.is_some(),
             last_error,
             seconds_since_refresh: last_ok.and_then(|t| t.elapsed().ok()).map(|d| d.as_secs()),
+            fetches_ok: self.fetches[0].load(std::sync::atomic::Ordering::Relaxed),
+            fetches_failed: self.fetches[1].load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 

@@ -8,7 +8,7 @@ mod segments;
 
 pub use segments::check as check_segments;
 
-pub use cache::TokenCache;
+pub use cache::{CacheCounters, TOKEN_CACHE_STATS, TokenCache};
 pub use issuer::{Issuer, KeyStatus};
 pub use keys::{DEMO_KID_PREFIX, KeySet, KeysError};
 

@@ -5,14 +5,17 @@
 mod headers;
 mod parse;
 pub mod strict;
+mod trace;
 
 pub use headers::{
     HeaderMismatch, JSONRPC_HEADER_MISMATCH, MCP_METHOD, MCP_NAME, MCP_PARAM_PREFIX,
     MCP_PROTOCOL_VERSION, ParamHeaders, check_headers, param_headers,
 };
 pub use parse::{
-    BodyError, BodyRejection, Limits, META_PROTOCOL_VERSION, depth_exceeds, parse_body,
+    BodyError, BodyRejection, Limits, META_PROTOCOL_VERSION, META_TRACEPARENT, META_TRACESTATE,
+    depth_exceeds, parse_body,
 };
+pub use trace::{parent_span_id, trace_id, valid_traceparent};
 
 use serde_json::{Map, Value};
 
@@ -34,6 +37,8 @@ pub struct McpCall {
     pub name: Option<String>,
     /// `params._meta["io.modelcontextprotocol/protocolVersion"]`, if present.
     pub protocol_version: Option<String>,
+    /// `params._meta.traceparent`, if present and well-formed (W3C Trace Context).
+    pub traceparent: Option<String>,
 }
 
 impl McpCall {
@@ -61,6 +66,7 @@ impl McpCall {
             name: tool.filter(|_| call_tool).map(str::to_owned),
             arguments: call_tool.then(|| arguments.unwrap_or_default()),
             protocol_version: None,
+            traceparent: None,
         }
     }
 
@@ -74,6 +80,7 @@ impl McpCall {
             arguments: None,
             name: None,
             protocol_version: None,
+            traceparent: None,
         }
     }
 }

@@ -12,6 +12,10 @@ const MESSAGE_FIELDS: &[&str] = &["jsonrpc", "id", "method", "params", "result",
 const PARAMS_FIELDS: &[&str] = &["name", "arguments", "uri", "_meta"];
 /// `_meta` key carrying the protocol version (MCP 2026-07-28).
 pub const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// `_meta` key carrying the W3C trace context of the message.
+pub const META_TRACEPARENT: &str = "traceparent";
+/// `_meta` key carrying vendor trace state (accepted, not read).
+pub const META_TRACESTATE: &str = "tracestate";
 
 /// Limits on untrusted bodies.
 #[derive(Debug, Clone, Copy)]
@@ -214,6 +218,7 @@ fn message(v: Value) -> Result<McpCall, String> {
     };
     let action = action_of(&method);
     let protocol_version = params.as_ref().map(protocol_version).transpose()?.flatten();
+    let traceparent = params.as_ref().map(traceparent).transpose()?.flatten();
     let name = match (action, &params) {
         (Action::ReadResource, Some(p)) => optional_string(p, "uri")?,
         (Action::GetPrompt, Some(p)) => optional_string(p, "name")?,
@@ -232,6 +237,7 @@ fn message(v: Value) -> Result<McpCall, String> {
         tool,
         arguments,
         protocol_version,
+        traceparent,
     })
 }
 
@@ -250,12 +256,31 @@ fn protocol_version(p: &Map<String, Value>) -> Result<Option<String>, String> {
         Some(Value::Object(meta)) => meta,
         Some(_) => return Err("`params._meta` must be an object".into()),
     };
-    exact_fields(meta, &[META_PROTOCOL_VERSION], "params._meta.")?;
+    exact_fields(
+        meta,
+        &[META_PROTOCOL_VERSION, META_TRACEPARENT, META_TRACESTATE],
+        "params._meta.",
+    )?;
+    if meta.get(META_TRACESTATE).is_some_and(|v| !v.is_string()) {
+        return Err(format!("`params._meta.{META_TRACESTATE}` must be a string"));
+    }
     match meta.get(META_PROTOCOL_VERSION) {
         None => Ok(None),
         Some(Value::String(v)) => Ok(Some(v.clone())),
         Some(_) => Err(format!(
             "`params._meta.{META_PROTOCOL_VERSION}` must be a string"
+        )),
+    }
+}
+
+/// `params._meta.traceparent` when well-formed; a malformed one is dropped
+/// (it is never a reason to deny, nor logged as sent), a non-string refused.
+fn traceparent(p: &Map<String, Value>) -> Result<Option<String>, String> {
+    match p.get("_meta").and_then(|m| m.get(META_TRACEPARENT)) {
+        None => Ok(None),
+        Some(Value::String(v)) => Ok(super::valid_traceparent(v).map(str::to_owned)),
+        Some(_) => Err(format!(
+            "`params._meta.{META_TRACEPARENT}` must be a string"
         )),
     }
 }
@@ -408,6 +433,27 @@ mod tests {
                 "{body}: {e:?}"
             );
             assert_eq!(e.jsonrpc_code(), -32600, "{body}");
+        }
+    }
+
+    #[test]
+    fn meta_traceparent_is_read_when_well_formed_and_dropped_otherwise() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"_meta":{{"traceparent":"{tp}","tracestate":"k=v"}}}}}}"#
+        );
+        assert_eq!(
+            parse(&body).unwrap().calls[0].traceparent.as_deref(),
+            Some(tp)
+        );
+        let bad = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"traceparent":"00-zz"}}}"#;
+        assert_eq!(parse(bad).unwrap().calls[0].traceparent, None);
+        for refused in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"traceparent":7}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"tracestate":[]}}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"TraceParent":"x"}}}"#,
+        ] {
+            assert!(parse(refused).is_err(), "{refused}");
         }
     }
 

@@ -9,6 +9,8 @@
 
 mod harness;
 
+mod audit;
+mod audit_trace;
 mod broken_files;
 mod cli;
 mod envoy_config;
@@ -20,6 +22,7 @@ mod mcp_channel;
 mod mcp_client;
 mod mcp_metadata;
 mod mcp_services;
+mod metrics;
 mod policy_rules;
 mod probe;
 mod registry_api;

@@ -4,6 +4,7 @@
 //! own has a sibling file.
 
 mod api;
+mod audit;
 mod identity;
 mod issuers;
 mod probe;
@@ -274,6 +275,8 @@ impl Config {
         let api = api::api(&mut p, raw.api, &base_dir);
         let probe = probe::probe(&mut p, raw.probe, &base_dir);
         let pinning = probe::pinning(&mut p, raw.pinning.as_deref());
+        let audit = audit::audit(&mut p, raw.audit, &base_dir);
+        let tracing = audit::tracing(&mut p, raw.tracing);
         if !p.0.is_empty() {
             return Err(p.0);
         }
@@ -297,6 +300,8 @@ impl Config {
             api,
             probe,
             pinning,
+            audit,
+            tracing,
         })
     }
 }
