@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcp_authz::authz::{CallContext, Principal, Query};
-use mcp_authz::check::{Checker, Outcome, RequestView};
+use mcp_authz::check::{Checker, DecisionObserver, Outcome, RequestView};
 use mcp_authz::jwt::Verifier;
 use mcp_authz::policy::Action;
 use mcp_authz::store::Registry;
@@ -119,5 +119,63 @@ fn decision(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, whole_check, decision);
+/// The observers `serve` installs by default (metrics, usage, audit log to a
+/// file) against none, on the same Check, side by side in one run.
+fn observers(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let headers: HashMap<String, String> = [
+        ("authorization".to_string(), format!("Bearer {}", token())),
+        ("content-type".to_string(), "application/json".to_string()),
+        ("x-request-id".to_string(), "bench-1".to_string()),
+    ]
+    .into();
+    let ext: HashMap<String, String> = [("mcp_server".to_string(), "presto".to_string())].into();
+    let view = RequestView {
+        headers: Some(&headers),
+        method: "POST",
+        path: "/mcp/presto",
+        host: "127.0.0.1:10000",
+        body: BODY.as_bytes(),
+        context_extensions: Some(&ext),
+        source_principal: "",
+        declared_size: Some(BODY.len() as u64),
+    };
+    for (decisions, memo) in [(10_000, "cached_decision"), (0, "uncached_decision")] {
+        for with in [false, true] {
+            let (rt, checker, registry) = setup(100_000, decisions);
+            let checker = if with {
+                let cfg = mcp_authz::config::load(None).unwrap();
+                let verifier = Arc::new(Verifier::new(&cfg).unwrap());
+                let audit = mcp_authz::config::AuditConfig {
+                    output: mcp_authz::config::AuditOutput::File(dir.path().join("audit.jsonl")),
+                    ..Default::default()
+                };
+                let mut list: Vec<Arc<dyn DecisionObserver>> = Vec::new();
+                if let Some(a) = mcp_authz::telemetry::AuditLog::start(&audit).unwrap() {
+                    list.push(Arc::new(a));
+                }
+                list.push(Arc::new(mcp_authz::telemetry::Metrics::new(
+                    registry.clone(),
+                    verifier,
+                )));
+                list.push(Arc::new(
+                    mcp_authz::telemetry::Usage::start(registry).unwrap(),
+                ));
+                checker.with_observer(Arc::new(list))
+            } else {
+                checker
+            };
+            assert!(matches!(
+                rt.block_on(checker.check(&view)),
+                Outcome::Allow { .. }
+            ));
+            let name = if with { "metrics_usage_audit" } else { "none" };
+            c.bench_function(&format!("check/observers/{memo}/{name}"), |b| {
+                b.iter(|| rt.block_on(checker.check(black_box(&view))))
+            });
+        }
+    }
+}
+
+criterion_group!(benches, whole_check, decision, observers);
 criterion_main!(benches);

@@ -52,7 +52,7 @@ impl AccessRequest {
     pub fn from_proto(r: pb::CheckAccessRequest) -> Result<Self, ApiError> {
         let arguments = match r.arguments_json.trim() {
             "" => None,
-            text => match serde_json::from_str::<Value>(text) {
+            text => match crate::mcp::strict::parse(text.as_bytes()) {
                 Ok(Value::Object(m)) => Some(m),
                 _ => {
                     return Err(ApiError::bad(
@@ -250,5 +250,16 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn ambiguous_arguments_are_refused_as_in_a_check() {
+        let r = pb::CheckAccessRequest {
+            server: "presto".into(),
+            tool: Some("run_query".into()),
+            arguments_json: r#"{"sql":"select 1","sql":"select * from finance.q3"}"#.into(),
+            ..Default::default()
+        };
+        assert!(AccessRequest::from_proto(r).is_err());
     }
 }

@@ -147,6 +147,29 @@ pub async fn get(
     get_version(State(s), headers, Path((name, "latest".into())), Query(q)).await
 }
 
+/// `GET /v0.1/servers/{namespace}/{name}`: an API name whose `/` arrived
+/// unescaped.
+pub async fn get_split(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let name = format!("{ns}/{name}");
+    get_version(State(s), headers, Path((name, "latest".into())), Query(q)).await
+}
+
+/// `GET /v0.1/servers/{namespace}/{name}/versions/{version}`.
+pub async fn get_version_split(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path((ns, name, version)): Path<(String, String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let name = format!("{ns}/{name}");
+    get_version(State(s), headers, Path((name, version)), Query(q)).await
+}
+
 /// `GET /v0.1/servers/{name}/versions/{version}`: `latest` or the one
 /// version every entry has.
 pub async fn get_version(
@@ -188,7 +211,11 @@ pub async fn check_access(
 ) -> Response {
     let run = async {
         let caller = s.authenticate(&lowercase(&headers), "/v0.1/access").await?;
-        let req: AccessRequest = serde_json::from_slice(&body)
+        // The same strict reading as a Check's body: a question with
+        // duplicate or case-folded keys is refused, not answered.
+        let req: AccessRequest = crate::mcp::strict::parse(&body)
+            .map_err(|e| e.to_string())
+            .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
             .map_err(|e| ApiError::bad("body", format!("not a valid access question: {e}")))?;
         let snap = s.registry.snapshot();
         access::check(&s.cfg, &snap, &caller, &req)

@@ -74,6 +74,16 @@ pub fn router(state: Arc<ApiState>) -> Router {
             &format!("{API_PREFIX}/servers/{{name}}/versions/{{version}}"),
             get(http::get_version),
         )
+        // The same, with the name's `/` unescaped (Envoy unescapes `%2F`
+        // before routing so that one path has one meaning).
+        .route(
+            &format!("{API_PREFIX}/servers/{{name}}/{{rest}}"),
+            get(http::get_split),
+        )
+        .route(
+            &format!("{API_PREFIX}/servers/{{name}}/{{rest}}/versions/{{version}}"),
+            get(http::get_version_split),
+        )
         .route(&format!("{API_PREFIX}/access"), post(http::check_access))
         .with_state(state)
 }

@@ -4,6 +4,7 @@
 //! typed tool arguments, and policy test cases. Check, `explain`,
 //! `policy test` and the registry API all ask through [`Access`].
 
+mod argument_paths;
 mod arguments;
 mod cases;
 mod decide;

@@ -70,6 +70,29 @@ pub fn source_hash(cfg: &Config) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// Refuses a policy that reads a tool argument the registry gives no Cedar
+/// type (see [`super::argument_paths`]): it could never match.
+fn check_argument_paths(engine: &PolicyEngine, catalog: &Catalog) -> Result<(), PolicyError> {
+    let mut texts = engine.texts();
+    texts.sort();
+    for (id, text) in texts {
+        for path in super::argument_paths::argument_paths(&text) {
+            if let Some(why) = super::argument_paths::untyped(catalog, &path) {
+                let info = engine.info(&id);
+                return Err(PolicyError {
+                    file: info.map_or_else(|| "<policies>".into(), |i| i.file.clone()),
+                    line: info.map(|i| i.line),
+                    message: format!(
+                        "policy `{id}` reads `context.arguments.{}`, which no request can carry: {why}",
+                        path.join(".")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Snapshot {
     /// Reads, parses and validates everything; touches no shared state.
     pub fn load(cfg: &Config) -> Result<Self, LoadError> {
@@ -85,6 +108,9 @@ impl Snapshot {
                 &expand(&cfg.policies.shadow, "cedar")?,
             )?)
         };
+        for e in std::iter::once(&engine).chain(shadow.as_ref()) {
+            check_argument_paths(e, &catalog)?;
+        }
         let entities =
             StaticEntities::build(&catalog, &cfg.surfaces).map_err(LoadError::Entities)?;
         Entities::from_entities(entities.all().cloned(), Some(&schema))

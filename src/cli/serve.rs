@@ -137,7 +137,11 @@ async fn serve(
         admin_router(state.clone())
             .merge(crate::telemetry::metrics_router(metrics))
             .merge(crate::telemetry::usage_router(usage))
-            .merge(crate::ui::router(ui)),
+            .merge(crate::ui::router(ui))
+            .layer(axum::middleware::from_fn({
+                let allowed = Arc::new(crate::telemetry::host_guard::allowed_hosts(&cfg));
+                move |req, next| crate::telemetry::host_guard::guard(allowed.clone(), req, next)
+            })),
     )
     .with_graceful_shutdown(async move {
         let _ = admin_stop.wait_for(|s| *s).await;

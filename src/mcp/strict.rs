@@ -31,6 +31,14 @@ pub enum StrictError {
     Ambiguous(String),
 }
 
+impl fmt::Display for StrictError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StrictError::Syntax(m) | StrictError::Ambiguous(m) => f.write_str(m),
+        }
+    }
+}
+
 /// Parses JSON text strictly (see the module docs).
 pub fn parse(body: &[u8]) -> Result<Value, StrictError> {
     let classify = |e: serde_json::Error| match e.classify() {

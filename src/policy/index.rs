@@ -132,6 +132,21 @@ impl PolicyIndex {
         self.len == 0
     }
 
+    /// Every policy's id and text, once each.
+    pub fn texts(&self) -> Vec<(String, String)> {
+        let mut out: HashMap<String, String> = HashMap::new();
+        for b in &self.buckets {
+            let sets = std::iter::once(&b.any)
+                .chain(b.by_server.values())
+                .chain(b.by_tool.values());
+            for p in sets.flat_map(PolicySet::policies) {
+                out.entry(p.id().to_string())
+                    .or_insert_with(|| p.to_string());
+            }
+        }
+        out.into_iter().collect()
+    }
+
     /// Whether a policy that can match `call_tool` on `server`/`tool` reads
     /// `context.arguments`.
     pub fn reads_arguments(&self, server: &str, tool: &str) -> bool {

@@ -57,6 +57,11 @@ impl PolicyEngine {
         self.index.reads_arguments(server, tool)
     }
 
+    /// Every policy's id and Cedar text, in no particular order.
+    pub fn texts(&self) -> Vec<(String, String)> {
+        self.index.texts()
+    }
+
     /// Source and message of a policy.
     pub fn info(&self, id: &str) -> Option<&PolicyInfo> {
         self.info.get(id)

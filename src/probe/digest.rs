@@ -96,12 +96,21 @@ pub fn compare(registered: &[Tool], live: &BTreeMap<String, String>) -> Vec<Drif
             _ => {}
         }
     }
-    for name in live.keys().filter(|n| !names.contains(n.as_str())) {
-        drift.push(Drift::Unregistered { tool: name.clone() });
+    // The server chooses these names: bounded in count and length, so a
+    // misbehaving server cannot grow `/readyz`, the API or memory.
+    let unregistered = live.keys().filter(|n| !names.contains(n.as_str()));
+    for name in unregistered.take(MAX_UNREGISTERED_REPORTED) {
+        drift.push(Drift::Unregistered {
+            tool: crate::mcp::strict::quoted(name),
+        });
     }
     drift.sort_by(|a, b| a.tool().cmp(b.tool()));
     drift
 }
+
+/// At most this many unregistered live tools are reported per server (the
+/// server is drifted either way); each name is cut to 64 characters.
+pub const MAX_UNREGISTERED_REPORTED: usize = 20;
 
 #[cfg(test)]
 mod tests {
@@ -109,6 +118,16 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn unregistered_tools_are_reported_bounded() {
+        let live: BTreeMap<String, String> = (0..3500)
+            .map(|i| (format!("{i:0>300}"), "sha256:x".to_string()))
+            .collect();
+        let d = compare(&[], &live);
+        assert_eq!(d.len(), MAX_UNREGISTERED_REPORTED);
+        assert!(d.iter().all(|d| d.tool().chars().count() <= 65));
+    }
 
     #[test]
     fn canonical_json_sorts_keys_at_every_level_and_drops_whitespace() {

@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod audit_writer;
+pub mod host_guard;
 mod metrics;
 mod metrics_http;
 mod metrics_scrape;

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::grpc_check::{CheckInput, check};
+use crate::harness::http::raw_request;
 use crate::harness::rpc::{bearer, user_token};
 use crate::harness::{Authz, AuthzOptions, MCP_BODY, Stack};
 
@@ -72,6 +73,59 @@ async fn unrouted_paths_get_a_json_rpc_404_from_envoy_alone() {
         stack.echo.hits(),
         1,
         "an unrouted path reached the upstream"
+    );
+}
+
+/// A path another parser reads differently is routed and authorized as the
+/// upstream will read it: escaped slashes unescaped, dot segments removed and
+/// `//` merged before routing.
+#[tokio::test(flavor = "multi_thread")]
+async fn paths_are_routed_and_authorized_as_normalized() {
+    let stack = Stack::quickstart().await;
+    // No business group: knowledge is open to this user, presto is not.
+    let token = user_token("nora", &["eng"], &[], "ai-chat");
+    let port = stack.envoy.ports.listener;
+    let post = |path: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{MCP_BODY}",
+            MCP_BODY.len()
+        )
+    };
+    // Control: knowledge itself is allowed and reaches the upstream.
+    let reply = raw_request(port, post("/mcp//knowledge").as_bytes()).await;
+    assert_eq!(reply.status, 200, "{reply:?}\n{}", stack.logs());
+    assert_eq!(
+        reply.seen().path,
+        "/mcp",
+        "`//` merged before the prefix rewrite"
+    );
+    let hits = stack.echo.hits();
+    for path in [
+        "/mcp/knowledge/../presto",
+        "/mcp/knowledge/./../presto/",
+        "/mcp/knowledge/..%2Fpresto",
+        "/mcp/knowledge/..%2fpresto",
+        "/mcp/knowledge%2F..%2Fpresto",
+        "/mcp/knowledge%5C..%5Cpresto",
+    ] {
+        let reply = raw_request(port, post(path).as_bytes()).await;
+        assert_eq!(
+            reply.status,
+            403,
+            "{path} is presto: {reply:?}\n{}",
+            stack.logs()
+        );
+        assert_eq!(
+            reply.json()["error"]["data"]["reason"],
+            "forbidden",
+            "{path}"
+        );
+    }
+    assert_eq!(
+        stack.echo.hits(),
+        hits,
+        "a rewritten path reached the upstream"
     );
 }
 

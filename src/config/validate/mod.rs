@@ -116,6 +116,17 @@ impl Config {
                 DEFAULT_PUBLIC_ADDR,
             ),
         };
+        // Three servers, three sockets: `serve` could not bind a shared one
+        // (port 0 asks the system for a free port each time).
+        for (key, a, b) in [
+            ("listen.admin", listen.admin, listen.grpc),
+            ("listen.public", listen.public, listen.grpc),
+            ("listen.public", listen.public, listen.admin),
+        ] {
+            if a == b && a.port() != 0 {
+                p.push(key, format!("`{a}` is already used by another listener"));
+            }
+        }
         let issuers = issuers::issuers(&mut p, &raw.issuers, &base_dir);
         let claims = identity::claims(&mut p, raw.claims);
         let surfaces = identity::surfaces(&mut p, &raw.surfaces);

@@ -284,6 +284,11 @@ const INVALID: &[(&str, &str, &str)] = &[
         "cannot carry identity",
     ),
     (
+        "listen: {grpc: '127.0.0.1:7000', admin: '127.0.0.1:7000'}",
+        "listen.admin",
+        "already used by another listener",
+    ),
+    (
         "identity_headers: {service: x-forwarded-groups}",
         "identity_headers.service",
         "used twice",
