@@ -47,25 +47,39 @@ fn setup(cache: u64, decisions: u64) -> (tokio::runtime::Runtime, Checker, Arc<R
     (rt, Checker::new(cfg, verifier, registry.clone()), registry)
 }
 
-fn whole_check(c: &mut Criterion) {
-    let token = token();
-    let headers: HashMap<String, String> = [
-        ("authorization".to_string(), format!("Bearer {token}")),
+/// Headers (a DEMO-ONLY token, a request id) and Envoy's context extension
+/// of the benchmarked `tools/call`.
+fn request_parts() -> (HashMap<String, String>, HashMap<String, String>) {
+    let headers = [
+        ("authorization".to_string(), format!("Bearer {}", token())),
         ("content-type".to_string(), "application/json".to_string()),
         (":authority".to_string(), "127.0.0.1:10000".to_string()),
+        ("x-request-id".to_string(), "bench-1".to_string()),
     ]
     .into();
-    let ext: HashMap<String, String> = [("mcp_server".to_string(), "presto".to_string())].into();
-    let view = RequestView {
-        headers: Some(&headers),
+    let ext = [("mcp_server".to_string(), "presto".to_string())].into();
+    (headers, ext)
+}
+
+fn view<'a>(
+    headers: &'a HashMap<String, String>,
+    ext: &'a HashMap<String, String>,
+) -> RequestView<'a> {
+    RequestView {
+        headers: Some(headers),
         method: "POST",
         path: "/mcp/presto",
         host: "127.0.0.1:10000",
         body: BODY.as_bytes(),
-        context_extensions: Some(&ext),
+        context_extensions: Some(ext),
         source_principal: "",
         declared_size: Some(BODY.len() as u64),
-    };
+    }
+}
+
+fn whole_check(c: &mut Criterion) {
+    let (headers, ext) = request_parts();
+    let view = view(&headers, &ext);
     for (name, cache, decisions) in [
         ("cached_token_cached_decision", 100_000, 10_000),
         ("cached_token_uncached_decision", 100_000, 0),
@@ -123,23 +137,8 @@ fn decision(c: &mut Criterion) {
 /// file) against none, on the same Check, side by side in one run.
 fn observers(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
-    let headers: HashMap<String, String> = [
-        ("authorization".to_string(), format!("Bearer {}", token())),
-        ("content-type".to_string(), "application/json".to_string()),
-        ("x-request-id".to_string(), "bench-1".to_string()),
-    ]
-    .into();
-    let ext: HashMap<String, String> = [("mcp_server".to_string(), "presto".to_string())].into();
-    let view = RequestView {
-        headers: Some(&headers),
-        method: "POST",
-        path: "/mcp/presto",
-        host: "127.0.0.1:10000",
-        body: BODY.as_bytes(),
-        context_extensions: Some(&ext),
-        source_principal: "",
-        declared_size: Some(BODY.len() as u64),
-    };
+    let (headers, ext) = request_parts();
+    let view = view(&headers, &ext);
     for (decisions, memo) in [(10_000, "cached_decision"), (0, "uncached_decision")] {
         for with in [false, true] {
             let (rt, checker, registry) = setup(100_000, decisions);
