@@ -280,17 +280,17 @@ impl Checker {
                 server: &server.name,
                 message: call,
             });
-            let (allowed, reason) = (decision.allowed, decision.reason);
-            let (message, policies) = (decision.message.clone(), decision.policies.clone());
-            rec.decisions.push(decision);
-            if allowed {
+            if decision.allowed {
+                rec.decisions.push(decision);
                 if let Some(mut d) = self.drift(server, call) {
                     d.jsonrpc_id = call.id.clone().or_else(|| mcp.first_id().cloned());
                     return Some(log_deny(d, caller, &server.name, &call.method, req.path));
                 }
                 continue;
             }
-            let reason = match reason {
+            // Only a denial copies the message and policies out of the record.
+            let (message, policies) = (decision.message.clone(), decision.policies.clone());
+            let reason = match decision.reason {
                 DecisionReason::UnknownServer => DenyReason::UnknownServer,
                 DecisionReason::UnknownTool => DenyReason::UnknownTool,
                 DecisionReason::InvalidArguments => DenyReason::InvalidArguments,
@@ -298,6 +298,7 @@ impl Checker {
                 DecisionReason::PolicyError => DenyReason::PolicyError,
                 DecisionReason::Internal => DenyReason::Internal,
             };
+            rec.decisions.push(decision);
             let mut d = Denial::new(reason);
             d.message = message;
             d.policies = policies;

@@ -6,12 +6,8 @@
 //! with `crit` is refused too: it names extensions the recipient must
 //! understand (RFC 7515 §4.1.11), and mcp-authz understands none.
 
-use std::collections::HashSet;
-use std::fmt;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Checks both JSON segments of `token`; the message says what is wrong.
 pub fn check(token: &str) -> Result<(), String> {
@@ -28,90 +24,16 @@ pub fn check(token: &str) -> Result<(), String> {
 }
 
 /// Decodes one base64url segment holding a JSON object with no duplicate key
-/// at any depth; returns its top-level keys.
+/// at any depth (the strict reader of request bodies, exact keys); returns
+/// its top-level keys.
 fn strict_object(segment: &str) -> Result<Vec<String>, String> {
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|e| format!("not base64url: {e}"))?;
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
-    let keys = de
-        .deserialize_map(TopObject)
-        .map_err(|e| format!("not a JSON object without duplicate keys: {e}"))?;
-    de.end().map_err(|e| format!("trailing data: {e}"))?;
-    Ok(keys)
-}
-
-/// Visits the top-level object, collecting its keys.
-struct TopObject;
-
-impl<'de> Visitor<'de> for TopObject {
-    type Value = Vec<String>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        unique_keys(map)
-    }
-}
-
-fn unique_keys<'de, A: MapAccess<'de>>(mut map: A) -> Result<Vec<String>, A::Error> {
-    let mut seen = HashSet::new();
-    let mut keys = Vec::new();
-    while let Some(key) = map.next_key::<String>()? {
-        if !seen.insert(key.clone()) {
-            return Err(de::Error::custom(format!("duplicate key `{key}`")));
-        }
-        map.next_value::<Strict>()?;
-        keys.push(key);
-    }
-    Ok(keys)
-}
-
-/// Any JSON value, refusing duplicate keys in nested objects (serde's
-/// `IgnoredAny` would skip nested duplicates unseen).
-struct Strict;
-
-impl<'de> de::Deserialize<'de> for Strict {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Strict;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_unit<E>(self) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
-        while seq.next_element::<Strict>()?.is_some() {}
-        Ok(Strict)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Strict, A::Error> {
-        unique_keys(map).map(|_| Strict)
+    match crate::mcp::strict::parse_exact(&bytes) {
+        Ok(serde_json::Value::Object(m)) => Ok(m.into_iter().map(|(k, _)| k).collect()),
+        Ok(_) => Err("not a JSON object".into()),
+        Err(e) => Err(format!("not a JSON object without duplicate keys: {e}")),
     }
 }
 

@@ -41,14 +41,43 @@ impl fmt::Display for StrictError {
 
 /// Parses JSON text strictly (see the module docs).
 pub fn parse(body: &[u8]) -> Result<Value, StrictError> {
+    parse_with(body, Keys::Folded)
+}
+
+/// Parses JSON text refusing duplicate keys only (keys equal under case
+/// folding stay distinct): for documents no case-insensitive decoder reads,
+/// such as a JWS header and its claims.
+pub fn parse_exact(body: &[u8]) -> Result<Value, StrictError> {
+    parse_with(body, Keys::Exact)
+}
+
+fn parse_with(body: &[u8], keys: Keys) -> Result<Value, StrictError> {
     let classify = |e: serde_json::Error| match e.classify() {
         serde_json::error::Category::Data => StrictError::Ambiguous(e.to_string()),
         _ => StrictError::Syntax(e.to_string()),
     };
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = de.deserialize_any(StrictValue).map_err(classify)?;
+    let value = de.deserialize_any(StrictValue(keys)).map_err(classify)?;
     de.end().map_err(classify)?;
     Ok(value)
+}
+
+/// Which keys of one object count as the same key.
+#[derive(Clone, Copy)]
+enum Keys {
+    /// Equal under case folding (see [`fold`]).
+    Folded,
+    /// Byte for byte equal.
+    Exact,
+}
+
+impl Keys {
+    fn of(self, key: &str) -> String {
+        match self {
+            Keys::Folded => fold(key),
+            Keys::Exact => key.to_owned(),
+        }
+    }
 }
 
 /// A key folded the way a case-insensitive decoder compares it: each
@@ -97,7 +126,7 @@ fn clip(s: &str, max: usize) -> String {
     out
 }
 
-struct StrictValue;
+struct StrictValue(Keys);
 
 impl<'de> DeserializeSeed<'de> for StrictValue {
     type Value = Value;
@@ -146,7 +175,7 @@ impl<'de> Visitor<'de> for StrictValue {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(v) = seq.next_element_seed(StrictValue)? {
+        while let Some(v) = seq.next_element_seed(StrictValue(self.0))? {
             out.push(v);
         }
         Ok(Value::Array(out))
@@ -157,7 +186,7 @@ impl<'de> Visitor<'de> for StrictValue {
         // folded key → key as written
         let mut seen: HashMap<String, String> = HashMap::new();
         while let Some(key) = map.next_key::<String>()? {
-            if let Some(first) = seen.get(&fold(&key)) {
+            if let Some(first) = seen.get(&self.0.of(&key)) {
                 return Err(de::Error::custom(if *first == key {
                     format!("duplicate key `{}`", quoted(&key))
                 } else {
@@ -168,8 +197,8 @@ impl<'de> Visitor<'de> for StrictValue {
                     )
                 }));
             }
-            let value = map.next_value_seed(StrictValue)?;
-            seen.insert(fold(&key), key.clone());
+            let value = map.next_value_seed(StrictValue(self.0))?;
+            seen.insert(self.0.of(&key), key.clone());
             out.insert(key, value);
         }
         Ok(Value::Object(out))

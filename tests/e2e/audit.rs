@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::harness::rpc::{bearer, request, send, tool_call, user_token};
 use crate::harness::{
-    Authz, AuthzOptions, Echo, Envoy, EnvoyPorts, PolicySources, http_client, poll_until, ports,
+    Authz, AuthzOptions, Echo, Envoy, PolicySources, envoy_in_front, http_client, poll_until,
 };
 
 /// Longer than Envoy's default access log flush interval (10 s).
@@ -38,16 +38,7 @@ async fn start() -> AuditStack {
         move |c| c["audit"] = json!({"output": path.to_str().expect("utf-8 path")}),
     )
     .await;
-    let [listener, admin, mtls_listener] = ports::free_ports();
-    let envoy = Envoy::start(EnvoyPorts {
-        listener,
-        admin,
-        authz_grpc: authz.grpc_port,
-        upstreams: [echo.port; 4],
-        mtls_listener,
-        authz_public: authz.public_port,
-    })
-    .await;
+    let envoy = envoy_in_front(&authz, [echo.port; 4]).await;
     AuditStack {
         envoy,
         authz,

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::harness::rpc::{bearer, request, send, user_token};
 use crate::harness::{
-    Authz, AuthzOptions, Echo, Envoy, EnvoyPorts, PolicySources, http_client, poll_until, ports,
+    Authz, AuthzOptions, Echo, PolicySources, envoy_in_front, http_client, poll_until,
 };
 
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
@@ -62,16 +62,7 @@ async fn a_checks_span_is_exported_over_otlp_under_the_callers_trace() {
         c["audit"] = json!({"output": "off"});
     })
     .await;
-    let [listener, admin, mtls_listener] = ports::free_ports();
-    let envoy = Envoy::start(EnvoyPorts {
-        listener,
-        admin,
-        authz_grpc: authz.grpc_port,
-        upstreams: [echo.port; 4],
-        mtls_listener,
-        authz_public: authz.public_port,
-    })
-    .await;
+    let envoy = envoy_in_front(&authz, [echo.port; 4]).await;
     let token = user_token("alice", &["ads-eng"], &["ads"], "ai-chat");
     let traceparent = format!("00-{TRACE_ID}-{PARENT_SPAN}-01");
     let reply = send(

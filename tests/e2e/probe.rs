@@ -14,7 +14,7 @@ use crate::harness::demo::client::{call_tool, connect, error_text, result_text};
 use crate::harness::demo::servers::{self, RunningServer, all_names};
 use crate::harness::demo::within;
 use crate::harness::rpc::{bearer, user_token};
-use crate::harness::{Authz, AuthzOptions, Envoy, EnvoyPorts, PolicySources, ports, repo_path};
+use crate::harness::{Authz, AuthzOptions, PolicySources, envoy_in_front, repo_path};
 
 /// How long the probe may take to show an expected status.
 const STATUS_DEADLINE: Duration = Duration::from_secs(20);
@@ -231,16 +231,7 @@ async fn drifted_tool_is_reported_and_denied_under_enforce_while_others_work() {
     );
 
     let upstreams: [u16; 4] = std::array::from_fn(|i| demo[i].addr.port());
-    let [listener, admin, mtls_listener] = ports::free_ports();
-    let envoy = Envoy::start(EnvoyPorts {
-        listener,
-        admin,
-        authz_grpc: authz.grpc_port,
-        upstreams,
-        mtls_listener,
-        authz_public: authz.public_port,
-    })
-    .await;
+    let envoy = envoy_in_front(&authz, upstreams).await;
     let token = user_token("alice", &["ads-eng"], &["ads"], "ai-chat");
     let url = envoy.url("/mcp/knowledge");
     let client = within(
@@ -343,16 +334,7 @@ async fn stopped_refusing_and_hanging_servers_are_marked_and_checks_stay_fast() 
 
     // Checks never wait for a probe: time them while the hanging probe runs.
     let upstreams: [u16; 4] = std::array::from_fn(|i| demo[i].addr.port());
-    let [listener, admin, mtls_listener] = ports::free_ports();
-    let envoy = Envoy::start(EnvoyPorts {
-        listener,
-        admin,
-        authz_grpc: authz.grpc_port,
-        upstreams,
-        mtls_listener,
-        authz_public: authz.public_port,
-    })
-    .await;
+    let envoy = envoy_in_front(&authz, upstreams).await;
     let http = crate::harness::http_client();
     let token = user_token("mallory", &[], &[], "ai-chat");
     let body = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"try_anything","arguments":{"prompt":"x"}}}"#;

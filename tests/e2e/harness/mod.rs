@@ -69,6 +69,21 @@ where
 /// A small MCP JSON-RPC request body.
 pub const MCP_BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
 
+/// The quickstart Envoy (free ports) in front of `authz`, with `upstreams`
+/// behind the presto, spark, knowledge and experimental clusters.
+pub async fn envoy_in_front(authz: &Authz, upstreams: [u16; 4]) -> Envoy {
+    let [listener, admin, mtls_listener] = ports::free_ports();
+    Envoy::start(EnvoyPorts {
+        listener,
+        admin,
+        authz_grpc: authz.grpc_port,
+        upstreams,
+        mtls_listener,
+        authz_public: authz.public_port,
+    })
+    .await
+}
+
 /// Echo upstream + mcp-authz + Envoy, wired as in the quickstart.
 pub struct Stack {
     // Field order is drop order: Envoy first, then mcp-authz, then the upstream.
@@ -88,16 +103,7 @@ impl Stack {
     pub async fn start_with(opts: &AuthzOptions, sources: &PolicySources) -> Self {
         let echo = Echo::start().await;
         let authz = Authz::start_with(opts, sources).await;
-        let [listener, admin, mtls_listener] = ports::free_ports();
-        let envoy = Envoy::start(EnvoyPorts {
-            listener,
-            admin,
-            authz_grpc: authz.grpc_port,
-            upstreams: [echo.port; 4],
-            mtls_listener,
-            authz_public: authz.public_port,
-        })
-        .await;
+        let envoy = envoy_in_front(&authz, [echo.port; 4]).await;
         Self { envoy, authz, echo }
     }
 
