@@ -21,11 +21,13 @@
 
 pub mod api;
 pub mod authz;
+pub mod binding;
 pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod ext_authz;
+pub mod ext_proc;
 pub mod identity;
 pub mod jwt;
 pub mod mcp;

@@ -49,6 +49,9 @@ pub enum DenyReason {
     /// `tools/call` of a tool whose live definition no longer matches its
     /// pinned `definition_digest` (with `pinning: enforce`).
     ToolDrifted,
+    /// An `Mcp-Session-Id` that mcp-authz did not bind to this caller and
+    /// server: another caller's session, a forged or unbound handle.
+    SessionMismatch,
 }
 
 impl DenyReason {
@@ -71,6 +74,7 @@ impl DenyReason {
             DenyReason::InvalidOrigin => "invalid_origin",
             DenyReason::PolicyError => "policy_error",
             DenyReason::ToolDrifted => "tool_drifted",
+            DenyReason::SessionMismatch => "session_mismatch",
         }
     }
 
@@ -83,7 +87,8 @@ impl DenyReason {
             | DenyReason::Forbidden
             | DenyReason::InvalidOrigin
             | DenyReason::PolicyError
-            | DenyReason::ToolDrifted => 403,
+            | DenyReason::ToolDrifted
+            | DenyReason::SessionMismatch => 403,
             DenyReason::InvalidBody
             | DenyReason::InvalidArguments
             | DenyReason::HeaderMismatch
@@ -115,6 +120,9 @@ impl DenyReason {
             DenyReason::ToolDrifted => {
                 "this tool's definition changed since it was approved; ask its owner to re-pin it"
             }
+            DenyReason::SessionMismatch => {
+                "this MCP session was not opened by this caller on this server: start a new session"
+            }
         }
     }
 
@@ -137,7 +145,8 @@ impl DenyReason {
             | DenyReason::ForbiddenHeader
             | DenyReason::InvalidOrigin
             | DenyReason::PolicyError
-            | DenyReason::ToolDrifted => None,
+            | DenyReason::ToolDrifted
+            | DenyReason::SessionMismatch => None,
         }
     }
 }

@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::authz::{Access, DecisionReason, honoured_channel};
+use crate::binding::BindingKey;
+use crate::binding::session::{SESSION_HEADER, unbind};
 use crate::catalog::{RouteKey, Server, metadata_url, resource_url};
 use crate::config::{Config, Pinning};
 use crate::identity::{Identity, UpstreamHeaders, caller_headers};
@@ -83,6 +85,9 @@ pub struct Checker {
     observer: Option<Arc<dyn DecisionObserver>>,
     /// Live status read with `pinning: enforce` (drifted tools are denied).
     board: Option<StatusBoard>,
+    /// Binds session handles and response contexts (`sessions.*`); `None`
+    /// only when no key could be made, and then every session is refused.
+    binding: Option<Arc<BindingKey>>,
 }
 
 impl Checker {
@@ -95,6 +100,13 @@ impl Checker {
             max_batch: cfg.limits.max_batch,
         };
         let protected = screen::protected_headers(&cfg);
+        let binding = match BindingKey::of(&cfg) {
+            Ok(k) => Some(Arc::new(k)),
+            Err(e) => {
+                tracing::error!(error = %e, "no session binding key: MCP sessions will be refused");
+                None
+            }
+        };
         Checker {
             cfg,
             verifier,
@@ -104,7 +116,14 @@ impl Checker {
             protected,
             board: None,
             observer: None,
+            binding,
         }
+    }
+
+    /// The key session handles and response contexts are bound with; the
+    /// ext_proc service of the same process must use the same one.
+    pub fn binding_key(&self) -> Option<&Arc<BindingKey>> {
+        self.binding.as_ref()
     }
 
     /// Hands every decision record to `observer` (metrics, audit log).
@@ -186,6 +205,15 @@ impl Checker {
             return Outcome::Deny(d);
         }
         let mut headers = caller_headers(&caller, &self.cfg.identity_headers);
+        match self.session(req, &caller, rec.server.as_deref()) {
+            Ok(Some(upstream)) => headers.set.push((SESSION_HEADER.to_owned(), upstream)),
+            Ok(None) => {}
+            Err(mut d) => {
+                d.jsonrpc_id = rec.mcp.as_ref().and_then(|m| m.first_id().cloned());
+                let server = rec.server.as_deref().unwrap_or("-");
+                return Outcome::Deny(log_deny(*d, &caller, server, "", req.path));
+            }
+        }
         if honoured_channel(&caller, claimed).is_none() {
             // Context from an untrusted surface is ignored and never forwarded.
             headers
@@ -193,6 +221,34 @@ impl Checker {
                 .push(self.cfg.request_context.channel_header.clone());
         }
         Outcome::Allow { caller, headers }
+    }
+
+    /// With `sessions.bind`: the upstream's own session id inside the
+    /// request's `Mcp-Session-Id` handle, which must be bound to this caller
+    /// on this server ([`crate::binding::session`]).
+    fn session(
+        &self,
+        req: &RequestView<'_>,
+        caller: &Caller,
+        server: Option<&str>,
+    ) -> Result<Option<String>, Box<Denial>> {
+        if !self.cfg.sessions.bind {
+            return Ok(None);
+        }
+        let Some(presented) = req.header(SESSION_HEADER) else {
+            return Ok(None);
+        };
+        let refused = |why: &dyn std::fmt::Display| {
+            let mut d = Denial::new(DenyReason::SessionMismatch);
+            d.message = format!("{}: {why}", DenyReason::SessionMismatch.default_message());
+            Box::new(d)
+        };
+        let (Some(key), Some(server)) = (&self.binding, server) else {
+            return Err(refused(&"no session binding key"));
+        };
+        unbind(key, caller, server, presented)
+            .map(Some)
+            .map_err(|e| refused(&e))
     }
 
     /// Where the protected resource metadata of the requested server is.

@@ -87,9 +87,25 @@ async fn serve(
             .with_status_board(status.clone())
             .with_observer(Arc::new(observers)),
     );
+    let key = checker
+        .binding_key()
+        .cloned()
+        .context("no key to bind MCP sessions and response contexts with")?;
+    if key.is_ephemeral() {
+        tracing::info!(
+            "sessions.key_file is not set: MCP session handles and ext_proc contexts are bound with a random key of this process (one replica only; sessions end on restart)"
+        );
+    }
+    let processor = crate::ext_proc::ProcessorService::server(cfg.clone(), registry.clone(), key);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_service_status(SERVICE_NAME, tonic_health::ServingStatus::Serving)
+        .await;
+    health
+        .set_service_status(
+            crate::ext_proc::SERVICE_NAME,
+            tonic_health::ServingStatus::Serving,
+        )
         .await;
     health
         .set_service_status("", tonic_health::ServingStatus::Serving)
@@ -122,6 +138,7 @@ async fn serve(
     let grpc_server = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(AuthzService::server(checker))
+        .add_service(processor)
         .add_service(crate::api::RegistryApi::server(api.clone()))
         .serve_with_incoming_shutdown(
             // serve_with_incoming ignores the builder's TCP_NODELAY: without it

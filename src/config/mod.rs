@@ -73,6 +73,9 @@ pub const DEFAULT_SERVICE_HEADER: &str = "x-forwarded-service";
 pub const DEFAULT_CHANNEL_HEADER: &str = "x-mcp-channel";
 /// Default largest MCP request body (Envoy's `with_request_body.max_request_bytes`).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Default `responses.max_body_bytes`: a list response (or SSE event) of up
+/// to 4 MiB, about 8,000 tool definitions of 500 bytes.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// Default deepest JSON nesting accepted in a body.
 pub const DEFAULT_MAX_JSON_DEPTH: usize = 32;
 /// Default number of decisions cached per policy snapshot.

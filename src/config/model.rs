@@ -41,6 +41,41 @@ pub struct Config {
     pub audit: AuditConfig,
     /// OpenTelemetry export of spans (`tracing.*`).
     pub tracing: TracingConfig,
+    /// What ext_proc does to MCP responses (`responses.*`).
+    pub responses: ResponsesConfig,
+    /// MCP session handles bound to their caller (`sessions.*`).
+    pub sessions: SessionsConfig,
+}
+
+/// ext_proc's treatment of MCP responses (`responses.*`).
+#[derive(Debug, Clone)]
+pub struct ResponsesConfig {
+    /// Remove from `tools/list` (and `prompts/list`, `resources/list`,
+    /// `resources/templates/list`) results what the caller may not use.
+    pub filter_lists: bool,
+    /// What happens to a list response mcp-authz cannot read.
+    pub unparsable: Unparsable,
+    /// The largest list response (JSON body, or one SSE event) read, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// What ext_proc does with a list response it cannot parse (not JSON,
+/// duplicate keys, over the size limit, compressed, unknown content type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unparsable {
+    /// Replace it with a JSON-RPC error (the default: fail closed).
+    Deny,
+    /// Let it through unfiltered (for a server known to answer oddly).
+    Pass,
+}
+
+/// Session binding (`sessions.*`).
+#[derive(Debug, Clone)]
+pub struct SessionsConfig {
+    /// Bind `Mcp-Session-Id` handles to their caller (needs ext_proc on MCP routes).
+    pub bind: bool,
+    /// HMAC key shared by the replicas; `None`: a random key per process.
+    pub key: Option<Secret>,
 }
 
 /// OpenTelemetry trace export (`tracing.*`); off unless an endpoint is set.

@@ -48,6 +48,10 @@ pub struct RawConfig {
     pub audit: RawAudit,
     #[serde(default)]
     pub tracing: RawTracing,
+    #[serde(default)]
+    pub responses: RawResponses,
+    #[serde(default)]
+    pub sessions: RawSessions,
     /// `off`, `report` or `enforce`.
     pub pinning: Option<String>,
 }
@@ -57,6 +61,22 @@ pub struct RawConfig {
 pub struct RawTracing {
     pub otlp_endpoint: Option<String>,
     pub service_name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResponses {
+    pub filter_lists: Option<bool>,
+    /// `deny` or `pass`.
+    pub unparsable: Option<String>,
+    pub max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSessions {
+    pub bind: Option<bool>,
+    pub key_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

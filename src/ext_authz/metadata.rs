@@ -4,6 +4,8 @@
 
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 
+use crate::binding::BindingKey;
+use crate::binding::context::{LIST_METHODS, ListRequest, METADATA_KEY, ResponseContext};
 use crate::check::{Caller, DecisionRecord};
 
 /// Keys set on every response (allow and deny); absent values are left out.
@@ -17,6 +19,36 @@ fn string(s: impl Into<String>) -> Value {
     Value {
         kind: Some(Kind::StringValue(s.into())),
     }
+}
+
+/// The sealed [`ResponseContext`] of an allowed request that was routed to a
+/// server, for ext_proc (under [`METADATA_KEY`]).
+pub fn response_context(rec: &DecisionRecord, key: &BindingKey) -> Option<(String, Value)> {
+    let (Ok(()), Some(caller), Some(server)) = (&rec.outcome, &rec.caller, &rec.server) else {
+        return None;
+    };
+    let lists = rec
+        .mcp
+        .as_ref()
+        .map(|m| {
+            m.calls
+                .iter()
+                .filter(|c| LIST_METHODS.contains(&c.method.as_str()))
+                .map(|c| ListRequest {
+                    id: c.id.clone(),
+                    method: c.method.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let ctx = ResponseContext {
+        caller: caller.clone(),
+        channel: rec.channel.clone(),
+        server: server.clone(),
+        generation: rec.generation,
+        lists,
+    };
+    Some((METADATA_KEY.to_owned(), string(ctx.seal(key))))
 }
 
 /// The metadata of one decision.

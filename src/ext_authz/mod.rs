@@ -94,7 +94,13 @@ impl Authorization for AuthzService {
         // A denial is a successful RPC carrying a denied HTTP response, so that
         // no Envoy failure mode can turn it into an allow.
         let mut response = response::to_check_response(outcome, &self.checker.config().denials);
-        response.dynamic_metadata = Some(metadata::dynamic_metadata(&record));
+        let mut dynamic = metadata::dynamic_metadata(&record);
+        if let Some(key) = self.checker.binding_key()
+            && let Some((k, v)) = metadata::response_context(&record, key)
+        {
+            dynamic.fields.insert(k, v);
+        }
+        response.dynamic_metadata = Some(dynamic);
         Ok(Response::new(response))
     }
 }

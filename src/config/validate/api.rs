@@ -54,7 +54,12 @@ pub(super) fn api(p: &mut Problems, raw: RawApi, base: &Path) -> ApiConfig {
             );
             None
         }
-        (true, Some(f)) => secret(p, &join_clean(base, &f)),
+        (true, Some(f)) => secret(
+            p,
+            "api.forwarded_secret_file",
+            &join_clean(base, &f),
+            MIN_FORWARDED_SECRET_BYTES,
+        ),
     };
     ApiConfig {
         name_namespace,
@@ -63,28 +68,23 @@ pub(super) fn api(p: &mut Problems, raw: RawApi, base: &Path) -> ApiConfig {
     }
 }
 
-fn secret(p: &mut Problems, file: &Path) -> Option<Secret> {
+/// Reads a secret file (surrounding whitespace trimmed) of at least `min`
+/// bytes; a problem at `key` otherwise.
+pub(super) fn secret(p: &mut Problems, key: &str, file: &Path, min: usize) -> Option<Secret> {
     match std::fs::read(file) {
         Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let trimmed = text.trim();
-            if trimmed.len() < MIN_FORWARDED_SECRET_BYTES {
+            let trimmed = bytes.trim_ascii();
+            if trimmed.len() < min {
                 p.push(
-                    "api.forwarded_secret_file",
-                    format!(
-                        "`{}` holds fewer than {MIN_FORWARDED_SECRET_BYTES} bytes",
-                        file.display()
-                    ),
+                    key,
+                    format!("`{}` holds fewer than {min} bytes", file.display()),
                 );
                 return None;
             }
-            Some(Secret(Arc::from(trimmed.as_bytes())))
+            Some(Secret(Arc::from(trimmed)))
         }
         Err(e) => {
-            p.push(
-                "api.forwarded_secret_file",
-                format!("cannot read `{}`: {e}", file.display()),
-            );
+            p.push(key, format!("cannot read `{}`: {e}", file.display()));
             None
         }
     }

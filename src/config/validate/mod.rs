@@ -8,6 +8,7 @@ mod audit;
 mod identity;
 mod issuers;
 mod probe;
+mod responses;
 mod web;
 
 pub use issuers::remote_url_problem;
@@ -288,6 +289,8 @@ impl Config {
         let pinning = probe::pinning(&mut p, raw.pinning.as_deref());
         let audit = audit::audit(&mut p, raw.audit, &base_dir);
         let tracing = audit::tracing(&mut p, raw.tracing);
+        let responses = responses::responses(&mut p, raw.responses);
+        let sessions = responses::sessions(&mut p, raw.sessions, &base_dir);
         if !p.0.is_empty() {
             return Err(p.0);
         }
@@ -313,6 +316,8 @@ impl Config {
             pinning,
             audit,
             tracing,
+            responses,
+            sessions,
         })
     }
 }
