@@ -156,6 +156,26 @@ impl Demo {
         }
     }
 
+    /// Lists presto's tools; `get_revenue_metrics` must be listed iff `revenue`.
+    async fn list(&mut self, step: &str, client: &McpClient, revenue: bool) {
+        match tool_names(client).await {
+            Ok(tools) => {
+                println!("   tools/list -> {}", tools.join(", "));
+                let listed = tools.iter().any(|t| t == "get_revenue_metrics");
+                if listed == revenue && tools.iter().any(|t| t == "run_query") {
+                    println!("   [ok] get_revenue_metrics {}listed", if revenue { "" } else { "not " });
+                } else {
+                    println!("   [UNEXPECTED] get_revenue_metrics listed: {listed}, want {revenue}");
+                    self.failures.push(step.to_owned());
+                }
+            }
+            Err(e) => {
+                let o = outcome(e.auth_challenge(), error_text(&e));
+                self.expect(step, &o, None);
+            }
+        }
+    }
+
     async fn run(&mut self) -> anyhow::Result<()> {
         let revenue = json!({"quarter": "2026-Q3"});
 
@@ -171,13 +191,7 @@ impl Demo {
         let (o, c) = self.connect("presto", Some(&alice)).await;
         self.expect("2 (connect)", &o, None);
         if let Some(c) = c {
-            match tool_names(&c).await {
-                Ok(tools) => println!("   tools/list -> {}", tools.join(", ")),
-                Err(e) => {
-                    let o = outcome(e.auth_challenge(), error_text(&e));
-                    self.expect("2 (tools/list)", &o, None);
-                }
-            }
+            self.list("2 (tools/list)", &c, true).await;
             let o = self.call(&c, "get_revenue_metrics", revenue.clone()).await;
             self.expect("2 (tools/call)", &o, None);
             let _ = c.cancel().await;
@@ -188,17 +202,10 @@ impl Demo {
         let (o, c) = self.connect("presto", Some(&fay)).await;
         self.expect("3 (connect)", &o, None);
         if let Some(c) = c {
-            match self.call(&c, "get_revenue_metrics", revenue).await {
-                Outcome::Allowed => {
-                    show(&Outcome::Allowed);
-                    println!(
-                        "   [note] policy `revenue-metrics-ads-eng-only` forbids this call, but it \
-                         needs the tool name from the JSON-RPC body, which this mcp-authz build \
-                         does not enforce yet; accepted for now"
-                    );
-                }
-                o => self.expect("3 (tools/call)", &o, Some((403, "ads-eng"))),
-            }
+            // mcp-authz's ext_proc removed the tool fay may not call from her list.
+            self.list("3 (tools/list)", &c, false).await;
+            let o = self.call(&c, "get_revenue_metrics", revenue).await;
+            self.expect("3 (tools/call)", &o, Some((403, "ads-eng")));
             let _ = c.cancel().await;
         }
 

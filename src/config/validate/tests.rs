@@ -385,6 +385,21 @@ const INVALID: &[(&str, &str, &str)] = &[
         "set only with",
     ),
     (
+        "responses: {unparsable: allow}",
+        "responses.unparsable",
+        "not `deny` or `pass`",
+    ),
+    (
+        "responses: {max_body_bytes: 10}",
+        "responses.max_body_bytes",
+        "between 1024",
+    ),
+    (
+        "sessions: {key_file: /nonexistent/session.key}",
+        "sessions.key_file",
+        "cannot read",
+    ),
+    (
         "api: {trust_forwarded_identity: true, forwarded_secret_file: /nonexistent/secret}",
         "api.forwarded_secret_file",
         "cannot read",
@@ -599,6 +614,39 @@ fn valid_configurations_load_with_their_values() {
         Some(Path::new("/etc/mcp-authz/probe.token"))
     );
     assert_eq!(cfg.pinning, super::super::Pinning::Enforce);
+
+    let cfg = load("").unwrap();
+    assert!(cfg.responses.filter_lists && cfg.sessions.bind);
+    assert_eq!(cfg.responses.unparsable, super::super::Unparsable::Deny);
+    assert_eq!(cfg.responses.max_body_bytes, 4 * 1024 * 1024);
+    assert!(cfg.sessions.key.is_none());
+    let cfg = load(
+        "responses: {filter_lists: false, unparsable: pass, max_body_bytes: 2048}\nsessions: {bind: false}",
+    )
+    .unwrap();
+    assert!(!cfg.responses.filter_lists && !cfg.sessions.bind);
+    assert_eq!(cfg.responses.unparsable, super::super::Unparsable::Pass);
+    assert_eq!(cfg.responses.max_body_bytes, 2048);
+}
+
+#[test]
+fn a_short_session_key_file_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = dir.path().join("short.key");
+    std::fs::write(&short, "too short\n").unwrap();
+    let long = dir.path().join("long.key");
+    std::fs::write(&long, format!("{}\n", "k".repeat(40))).unwrap();
+    match load(&format!("sessions: {{key_file: {}}}", short.display())) {
+        Err(ConfigError::Invalid { problems, .. }) => assert!(
+            problems
+                .iter()
+                .any(|p| p.path == "sessions.key_file" && p.message.contains("fewer than 32 bytes")),
+            "{problems:?}"
+        ),
+        other => panic!("want a problem, got {other:?}"),
+    }
+    let cfg = load(&format!("sessions: {{key_file: {}}}", long.display())).unwrap();
+    assert_eq!(cfg.sessions.key.unwrap().0.len(), 40);
 }
 
 #[test]
