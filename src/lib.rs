@@ -26,6 +26,7 @@ pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod deploy;
 pub mod ext_authz;
 pub mod ext_proc;
 pub mod identity;

@@ -3,6 +3,7 @@
 
 mod config_check;
 pub mod dev_token;
+pub mod envoy;
 pub mod explain;
 mod policy;
 mod registry;
@@ -73,6 +74,16 @@ pub enum Command {
     /// Registry tools: pin live tool definitions, validate registry files.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Envoy tools: render the Envoy configuration from the registry.
+    #[command(subcommand)]
+    Envoy(EnvoyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnvoyCommand {
+    /// Render Envoy's configuration: one route per registered server path,
+    /// ext_authz and ext_proc, the metadata and API routes, a 404 catch-all.
+    Render(envoy::RenderArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +119,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Explain(a) => explain::run(a),
         Command::Registry(RegistryCommand::Pin(a)) => registry::pin(a),
         Command::Registry(RegistryCommand::Validate(a)) => registry::validate(a),
+        Command::Envoy(EnvoyCommand::Render(a)) => envoy::render_cmd(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
