@@ -163,9 +163,14 @@ impl Demo {
                 println!("   tools/list -> {}", tools.join(", "));
                 let listed = tools.iter().any(|t| t == "get_revenue_metrics");
                 if listed == revenue && tools.iter().any(|t| t == "run_query") {
-                    println!("   [ok] get_revenue_metrics {}listed", if revenue { "" } else { "not " });
+                    println!(
+                        "   [ok] get_revenue_metrics {}listed",
+                        if revenue { "" } else { "not " }
+                    );
                 } else {
-                    println!("   [UNEXPECTED] get_revenue_metrics listed: {listed}, want {revenue}");
+                    println!(
+                        "   [UNEXPECTED] get_revenue_metrics listed: {listed}, want {revenue}"
+                    );
                     self.failures.push(step.to_owned());
                 }
             }

@@ -1,4 +1,4 @@
-//! Runs the four demo MCP servers (presto, spark, knowledge, experimental) used by the quickstart: `cargo run --example demo_mcp_servers -- [--presto ADDR ...]`.
+//! Runs the four demo MCP servers (presto, spark, knowledge, experimental) used by the quickstart: `cargo run --example demo_mcp_servers -- [--presto ADDR ...] [--json-response]`.
 
 mod servers;
 
@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use clap::Parser;
-use servers::ServerName;
+use servers::{ResponseMode, ServerName};
 use tokio_util::sync::CancellationToken;
 
 /// Demo MCP servers of the fictional Acme company, each serving streamable
@@ -25,6 +25,10 @@ struct Args {
     /// Listen address of the experimental (dev namespace) server.
     #[arg(long, default_value = "127.0.0.1:18004")]
     experimental: SocketAddr,
+    /// Serve statelessly (no `Mcp-Session-Id`) and answer each request with
+    /// one `application/json` body instead of an SSE stream.
+    #[arg(long)]
+    json_response: bool,
 }
 
 #[tokio::main]
@@ -36,6 +40,11 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
 
+    let mode = if args.json_response {
+        ResponseMode::Json
+    } else {
+        ResponseMode::Sse
+    };
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     for (name, addr) in [
@@ -48,8 +57,8 @@ async fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {addr} for the {name} server"))?;
         let local = listener.local_addr()?;
-        tracing::info!(server = %name, "demo MCP server {name} listening on http://{local}/mcp");
-        tasks.spawn(servers::serve(name, listener, shutdown.clone()));
+        tracing::info!(server = %name, ?mode, "demo MCP server {name} listening on http://{local}/mcp");
+        tasks.spawn(servers::serve_with(name, mode, listener, shutdown.clone()));
     }
 
     tokio::select! {

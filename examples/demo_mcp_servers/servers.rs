@@ -1,4 +1,4 @@
-//! The four demo MCP servers of the fictional "Acme" company (presto, spark, knowledge, experimental), served over streamable HTTP at `/mcp`; shared by the `demo_mcp_servers` example and the integration tests.
+//! The four demo MCP servers of the fictional "Acme" company (presto, spark, knowledge, experimental), served over streamable HTTP at `/mcp` (stateful with SSE answers by default, or stateless with JSON answers: [`ResponseMode`]); shared by the `demo_mcp_servers` example and the integration tests.
 //!
 //! Include from a test with
 //! `#[path = "../../examples/demo_mcp_servers/servers.rs"] mod servers;`.
@@ -89,8 +89,22 @@ pub(crate) fn server_config(name: &str, title: &str, instructions: &str) -> Serv
         .with_instructions(instructions)
 }
 
+/// How a demo server answers MCP POSTs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseMode {
+    /// rmcp's default: stateful sessions (`Mcp-Session-Id`, a GET stream,
+    /// DELETE), every request answered with a `text/event-stream` body.
+    #[default]
+    Sse,
+    /// Stateless (no `Mcp-Session-Id`; POST only), a request answered with
+    /// one `application/json` body (rmcp falls back to SSE for a request
+    /// whose handler sends a notification or request before its result).
+    Json,
+}
+
 fn mcp_service<S: ServerHandler + Send + 'static>(
     make: fn() -> S,
+    mode: ResponseMode,
     shutdown: &CancellationToken,
 ) -> StreamableHttpService<S, LocalSessionManager> {
     // Host validation (rmcp's DNS-rebinding guard, loopback only by default) is
@@ -98,29 +112,56 @@ fn mcp_service<S: ServerHandler + Send + 'static>(
     let config = StreamableHttpServerConfig::default()
         .disable_allowed_hosts()
         .with_cancellation_token(shutdown.child_token());
+    let config = match mode {
+        ResponseMode::Sse => config,
+        ResponseMode::Json => config
+            .with_legacy_session_mode(false)
+            .with_json_response(true),
+    };
     StreamableHttpService::new(move || Ok(make()), Default::default(), config)
 }
 
-/// The axum router of one server: its MCP endpoint at `/mcp`.
+/// The axum router of one server: its MCP endpoint at `/mcp`, answering with SSE.
 pub fn router(name: ServerName, shutdown: &CancellationToken) -> axum::Router {
+    router_with(name, ResponseMode::Sse, shutdown)
+}
+
+/// [`router`] answering in `mode`.
+pub fn router_with(
+    name: ServerName,
+    mode: ResponseMode,
+    shutdown: &CancellationToken,
+) -> axum::Router {
     let router = axum::Router::new();
     match name {
-        ServerName::Presto => router.nest_service("/mcp", mcp_service(Presto::new, shutdown)),
-        ServerName::Spark => router.nest_service("/mcp", mcp_service(Spark::new, shutdown)),
-        ServerName::Knowledge => router.nest_service("/mcp", mcp_service(Knowledge::new, shutdown)),
+        ServerName::Presto => router.nest_service("/mcp", mcp_service(Presto::new, mode, shutdown)),
+        ServerName::Spark => router.nest_service("/mcp", mcp_service(Spark::new, mode, shutdown)),
+        ServerName::Knowledge => {
+            router.nest_service("/mcp", mcp_service(Knowledge::new, mode, shutdown))
+        }
         ServerName::Experimental => {
-            router.nest_service("/mcp", mcp_service(Experimental::new, shutdown))
+            router.nest_service("/mcp", mcp_service(Experimental::new, mode, shutdown))
         }
     }
 }
 
-/// Serves `name` on `listener` until `shutdown` is cancelled.
+/// Serves `name` on `listener` until `shutdown` is cancelled, answering with SSE.
 pub async fn serve(
     name: ServerName,
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let app = router(name, &shutdown);
+    serve_with(name, ResponseMode::Sse, listener, shutdown).await
+}
+
+/// [`serve`] answering in `mode`.
+pub async fn serve_with(
+    name: ServerName,
+    mode: ResponseMode,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let app = router_with(name, mode, &shutdown);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
@@ -148,11 +189,20 @@ impl RunningServer {
     }
 }
 
-/// Starts `name` on `listener` in a background task.
+/// Starts `name` on `listener` in a background task, answering with SSE.
 pub fn spawn(name: ServerName, listener: tokio::net::TcpListener) -> anyhow::Result<RunningServer> {
+    spawn_with(name, ResponseMode::Sse, listener)
+}
+
+/// [`spawn`] answering in `mode`.
+pub fn spawn_with(
+    name: ServerName,
+    mode: ResponseMode,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(serve(name, listener, shutdown.clone()));
+    let task = tokio::spawn(serve_with(name, mode, listener, shutdown.clone()));
     Ok(RunningServer {
         name,
         addr,

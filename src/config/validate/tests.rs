@@ -637,12 +637,15 @@ fn a_short_session_key_file_is_refused_naming_the_file() {
     let long = dir.path().join("long.key");
     std::fs::write(&long, format!("{}\n", "k".repeat(40))).unwrap();
     match load(&format!("sessions: {{key_file: {}}}", short.display())) {
-        Err(ConfigError::Invalid { problems, .. }) => assert!(
-            problems
-                .iter()
-                .any(|p| p.path == "sessions.key_file" && p.message.contains("fewer than 32 bytes")),
-            "{problems:?}"
-        ),
+        Err(ConfigError::Invalid { problems, .. }) => {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.path == "sessions.key_file"
+                        && p.message.contains("fewer than 32 bytes")),
+                "{problems:?}"
+            )
+        }
         other => panic!("want a problem, got {other:?}"),
     }
     let cfg = load(&format!("sessions: {{key_file: {}}}", long.display())).unwrap();
