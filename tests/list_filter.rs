@@ -146,6 +146,7 @@ fn context(cfg: &Config, key: &BindingKey, w: &Who, method: &str) -> ResponseCon
             id: Some(json!(7)),
             method: method.to_owned(),
         }],
+        batch: false,
     };
     ResponseContext::open(key, &ctx.seal(key), &cfg.surfaces).unwrap()
 }

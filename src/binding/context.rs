@@ -56,6 +56,9 @@ pub struct ResponseContext {
     pub generation: u64,
     /// The list requests of the body, in order.
     pub lists: Vec<ListRequest>,
+    /// Whether the request body was a JSON-RPC batch (then responses are
+    /// matched to list requests by id only).
+    pub batch: bool,
 }
 
 /// Serialized form; short keys keep the metadata small.
@@ -81,6 +84,8 @@ struct Wire {
     gn: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     l: Vec<ListRequest>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    b: bool,
 }
 
 /// Why a context is refused.
@@ -111,6 +116,7 @@ impl ResponseContext {
                 sv: self.server.clone(),
                 gn: self.generation,
                 l: self.lists.clone(),
+                b: self.batch,
             },
             Caller::Service(s) => Wire {
                 k: "service".into(),
@@ -123,6 +129,7 @@ impl ResponseContext {
                 sv: self.server.clone(),
                 gn: self.generation,
                 l: self.lists.clone(),
+                b: self.batch,
             },
         };
         // Serializing plain strings, numbers and JSON values cannot fail.
@@ -171,6 +178,7 @@ impl ResponseContext {
             server: w.sv,
             generation: w.gn,
             lists: w.l,
+            batch: w.b,
         })
     }
 }
@@ -192,6 +200,7 @@ mod tests {
                 id: Some(json!(1)),
                 method: "tools/list".into(),
             }],
+            batch: true,
         }
     }
 
@@ -211,6 +220,7 @@ mod tests {
         assert_eq!(back.server, "presto");
         assert_eq!(back.generation, 3);
         assert_eq!(back.lists, ctx().lists);
+        assert!(back.batch);
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub fn response_context(rec: &DecisionRecord, key: &BindingKey) -> Option<(Strin
         server: server.clone(),
         generation: rec.generation,
         lists,
+        batch: rec.mcp.as_ref().is_some_and(|m| m.batch),
     };
     Some((METADATA_KEY.to_owned(), string(ctx.seal(key))))
 }

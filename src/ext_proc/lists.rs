@@ -87,7 +87,8 @@ impl ListFilter<'_> {
 
     /// The list method a response message answers, if any: the list request
     /// with an equal id (numbers compared by value), else, for a request
-    /// with a single list call, that call (a response on its stream answers it).
+    /// that was a single message (no batch) and a list call, that call: a
+    /// response on its stream answers it, whatever id the server echoed.
     fn answered(&self, id: Option<&Value>, batch: bool) -> Option<&str> {
         let same = |a: &Value, b: &Value| match (a, b) {
             (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
@@ -101,7 +102,7 @@ impl ListFilter<'_> {
         });
         match (by_id, self.ctx.lists.as_slice()) {
             (Some(l), _) => Some(&l.method),
-            (None, [only]) if !batch => Some(&only.method),
+            (None, [only]) if !batch && !self.ctx.batch => Some(&only.method),
             _ => None,
         }
     }
@@ -118,8 +119,18 @@ impl ListFilter<'_> {
                 "a JSON-RPC message is not an object".into(),
             ));
         };
-        // Requests and notifications from the server carry `method`.
-        if obj.contains_key("method") || !obj.contains_key("result") {
+        // Requests and notifications from the server carry `method`; a
+        // message that is both a request and a response means two things.
+        let response = obj.contains_key("result") || obj.contains_key("error");
+        if obj.contains_key("method") {
+            if response {
+                return Err(ResponseError::Unparsable(
+                    "a message carries both `method` and `result`/`error`".into(),
+                ));
+            }
+            return Ok(false);
+        }
+        if !obj.contains_key("result") {
             return Ok(false);
         }
         let Some(method) = self.answered(obj.get("id"), batch) else {

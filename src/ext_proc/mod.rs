@@ -269,8 +269,7 @@ impl StreamState {
             Body::Json(mut buf) => {
                 buf.extend_from_slice(&b.body);
                 if buf.len() > max {
-                    self.body = Body::Json(Vec::new());
-                    self.fail(ResponseError::TooLarge(max))
+                    self.too_large(buf, false)
                 } else if end {
                     self.finish_json(buf)
                 } else {
@@ -278,16 +277,15 @@ impl StreamState {
                     Vec::new()
                 }
             }
-            Body::Sse(mut splitter) => match splitter.push(&b.body) {
-                Ok(events) => {
-                    self.body = Body::Sse(splitter);
-                    self.filter_events(events)
+            Body::Sse(mut splitter) => {
+                let pushed = splitter.push(&b.body);
+                self.body = Body::Sse(splitter);
+                let mut out = self.filter_events(pushed.events);
+                if let (Some(rest), Body::Sse(_)) = (pushed.too_large, &self.body) {
+                    out.extend(self.too_large(rest, true));
                 }
-                Err(sse::EventTooLarge) => {
-                    self.body = Body::Sse(splitter);
-                    self.fail(ResponseError::TooLarge(max))
-                }
-            },
+                out
+            }
         };
         if end
             && self.removed != Removed::default()
@@ -380,6 +378,26 @@ impl StreamState {
         out
     }
 
+    /// A list response (JSON body, or SSE event) over the limit: with
+    /// `unparsable: pass` the held bytes and the rest of the body pass
+    /// unfiltered; with `deny` the error replaces them.
+    fn too_large(&mut self, held: Vec<u8>, sse: bool) -> Vec<u8> {
+        let max = self.cfg.responses.max_body_bytes;
+        match self.cfg.responses.unparsable {
+            Unparsable::Pass => {
+                self.log_passed(&ResponseError::TooLarge(max));
+                self.body = Body::Untouched;
+                held
+            }
+            Unparsable::Deny => {
+                if !sse {
+                    self.body = Body::Json(Vec::new());
+                }
+                self.fail(ResponseError::TooLarge(max))
+            }
+        }
+    }
+
     /// A list response that cannot be read: the JSON-RPC error (as a JSON
     /// body or an SSE event) replaces the rest of the body.
     fn fail(&mut self, e: ResponseError) -> Vec<u8> {
@@ -395,6 +413,16 @@ impl StreamState {
         } else {
             body
         }
+    }
+
+    fn log_passed(&self, e: &ResponseError) {
+        tracing::warn!(
+            target: "mcp_authz::lists",
+            reason = e.code(),
+            error = %e,
+            server = self.ctx.as_ref().map_or("-", |c| c.server.as_str()),
+            "ext_proc: a list response could not be filtered; passed unfiltered (responses.unparsable: pass)"
+        );
     }
 
     fn log_unreadable(&self, e: &ResponseError) {

@@ -30,9 +30,15 @@ pub struct RawEvent {
     pub first: bool,
 }
 
-/// An event over the size limit.
-#[derive(Debug, PartialEq, Eq)]
-pub struct EventTooLarge;
+/// What one [`Splitter::push`] produced.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// Whole events within the limit, in order.
+    pub events: Vec<RawEvent>,
+    /// Set when an event (finished or not) exceeds the limit: every byte
+    /// from the start of that event on. The splitter is then spent.
+    pub too_large: Option<Vec<u8>>,
+}
 
 impl Splitter {
     pub fn new(max_event_bytes: usize) -> Self {
@@ -45,11 +51,9 @@ impl Splitter {
         }
     }
 
-    /// Feeds `data`; returns the events it completed, in order.
-    ///
-    /// # Errors
-    /// [`EventTooLarge`] when an unfinished event exceeds the limit.
-    pub fn push(&mut self, data: &[u8]) -> Result<Vec<RawEvent>, EventTooLarge> {
+    /// Feeds `data`; returns the events it completed, in order, and stops at
+    /// the first event over the limit (finished or not).
+    pub fn push(&mut self, data: &[u8]) -> Pushed {
         self.buf.extend_from_slice(data);
         let mut out = Vec::new();
         let mut i = self.scanned;
@@ -72,6 +76,9 @@ impl Splitter {
             self.line_start = end;
             i = end;
             if empty_line {
+                if end > self.max_event_bytes {
+                    return self.spent(out);
+                }
                 let rest = self.buf.split_off(end);
                 let bytes = std::mem::replace(&mut self.buf, rest);
                 out.push(RawEvent {
@@ -84,9 +91,23 @@ impl Splitter {
         }
         self.scanned = i;
         if self.buf.len() > self.max_event_bytes {
-            return Err(EventTooLarge);
+            return self.spent(out);
         }
-        Ok(out)
+        Pushed {
+            events: out,
+            too_large: None,
+        }
+    }
+
+    /// Gives up at an event over the limit: `events` so far, then every
+    /// byte not yet split off.
+    fn spent(&mut self, events: Vec<RawEvent>) -> Pushed {
+        self.scanned = 0;
+        self.line_start = 0;
+        Pushed {
+            events,
+            too_large: Some(std::mem::take(&mut self.buf)),
+        }
     }
 
     /// Bytes of an unfinished event (dropped at the end of the stream).
@@ -190,7 +211,9 @@ mod tests {
         let mut s = Splitter::new(1 << 20);
         let mut out = Vec::new();
         for c in chunks {
-            out.extend(s.push(c).unwrap().into_iter().map(|e| e.bytes));
+            let pushed = s.push(c);
+            assert_eq!(pushed.too_large, None);
+            out.extend(pushed.events.into_iter().map(|e| e.bytes));
         }
         out
     }
@@ -249,9 +272,23 @@ mod tests {
     }
 
     #[test]
-    fn an_unfinished_event_over_the_limit_is_refused() {
+    fn an_event_over_the_limit_is_refused_finished_or_not() {
         let mut s = Splitter::new(16);
-        assert_eq!(s.push(b"data: 0123456789").unwrap(), vec![]);
-        assert_eq!(s.push(b"abcdef"), Err(EventTooLarge));
+        assert_eq!(s.push(b"data: 0123456789"), Pushed::default());
+        let p = s.push(b"abcdef");
+        assert!(p.events.is_empty());
+        assert_eq!(p.too_large.as_deref(), Some(&b"data: 0123456789abcdef"[..]));
+        // A whole event over the limit in one chunk, after a small one.
+        let mut s = Splitter::new(16);
+        let p = s.push(b"data: a\n\ndata: 0123456789abcdef\n\ndata: b\n\n");
+        assert_eq!(p.events.len(), 1);
+        assert_eq!(
+            p.too_large.as_deref(),
+            Some(&b"data: 0123456789abcdef\n\ndata: b\n\n"[..])
+        );
+        // Exactly the limit passes.
+        let mut s = Splitter::new(16);
+        let p = s.push(b"data: 01234567\n\n");
+        assert_eq!((p.events.len(), p.too_large), (1, None));
     }
 }

@@ -135,8 +135,14 @@ impl Envoy {
     /// `server-key.pem` taken from `tls_dir`.
     pub async fn start_with_tls(ports: EnvoyPorts, tls_dir: &Path) -> Self {
         let template = std::fs::read_to_string(repo_path("envoy/quickstart.yaml"))
-            .expect("read envoy/quickstart.yaml")
-            .replace(CANONICAL_TLS_DIR, &format!("{}/", tls_dir.display()));
+            .expect("read envoy/quickstart.yaml");
+        Self::start_from(ports, tls_dir, &template).await
+    }
+
+    /// [`Envoy::start_with_tls`] from `template` instead of the shipped file
+    /// (a test's variant of it, with the canonical ports).
+    pub async fn start_from(ports: EnvoyPorts, tls_dir: &Path, template: &str) -> Self {
+        let template = template.replace(CANONICAL_TLS_DIR, &format!("{}/", tls_dir.display()));
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("envoy.yaml");
         std::fs::write(&config, render_config(&template, &ports)).expect("write envoy config");

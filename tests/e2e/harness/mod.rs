@@ -12,6 +12,7 @@ pub mod envoy;
 pub mod grpc_check;
 pub mod h2;
 pub mod http;
+pub mod list_upstream;
 pub mod mcp_stack;
 pub mod oidc;
 pub mod pki;
