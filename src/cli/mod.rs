@@ -37,8 +37,19 @@ pub struct ConfigArg {
 }
 
 impl ConfigArg {
-    /// Loads and validates the configuration.
+    /// Loads and validates the configuration. Without `--config`, a build
+    /// without the `demo` feature refuses at once: the embedded quickstart
+    /// configuration trusts the DEMO-ONLY key.
     pub fn load(&self) -> Result<Config, config::ConfigError> {
+        if self.config.is_none() && !cfg!(feature = "demo") {
+            return Err(config::ConfigError::Invalid {
+                file: "(no --config)".into(),
+                problems: vec![config::Problem {
+                    path: "--config".into(),
+                    message: "required: this build has no demo support, and the embedded quickstart configuration trusts the DEMO-ONLY key; pass --config with your configuration".into(),
+                }],
+            });
+        }
         config::load(self.config.as_deref())
     }
 }

@@ -59,6 +59,17 @@ fn valid_namespace(ns: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
 }
 
+/// A build without the `demo` cargo feature (release images) trusts no
+/// demo-only issuer: the quickstart's key is public.
+fn demo_allowed(p: &mut Problems, path: &str, demo_only: bool, built_with_demo: bool) {
+    if demo_only && !built_with_demo {
+        p.push(
+            format!("{path}.demo_only"),
+            "this build of mcp-authz has no demo support (built without the `demo` cargo feature, as release images are): an issuer whose key is public is never trusted; configure your identity provider's issuer",
+        );
+    }
+}
+
 fn issuer(p: &mut Problems, path: &str, ri: &RawIssuer, base: &Path) -> IssuerConfig {
     if ri.name.is_empty() {
         p.push(format!("{path}.name"), "must not be empty");
@@ -163,6 +174,7 @@ fn issuer(p: &mut Problems, path: &str, ri: &RawIssuer, base: &Path) -> IssuerCo
         FETCH_TIMEOUT_BOUNDS,
         "a key fetch must finish well within Envoy's ext_authz timeout",
     );
+    demo_allowed(p, path, ri.demo_only, cfg!(feature = "demo"));
     IssuerConfig {
         name: ri.name.clone(),
         issuer: ri.issuer.clone(),
@@ -237,5 +249,23 @@ pub fn remote_url_problem(url: &str) -> Option<String> {
                 .then(|| format!("`{url}`: plain http is allowed only for loopback; use https"))
         }
         _ => Some(format!("`{url}` is not an http(s) URL")),
+    }
+}
+
+#[cfg(test)]
+mod demo_tests {
+    use super::*;
+
+    #[test]
+    fn a_build_without_demo_refuses_a_demo_issuer_naming_the_key() {
+        let mut p = Problems(Vec::new());
+        demo_allowed(&mut p, "issuers[0]", true, false);
+        assert_eq!(p.0.len(), 1);
+        assert_eq!(p.0[0].path, "issuers[0].demo_only");
+        assert!(p.0[0].message.contains("no demo support"));
+        let mut p = Problems(Vec::new());
+        demo_allowed(&mut p, "issuers[0]", true, true);
+        demo_allowed(&mut p, "issuers[1]", false, false);
+        assert!(p.0.is_empty());
     }
 }
