@@ -72,7 +72,7 @@ pub const DEFAULT_SERVICE_HEADER: &str = "x-forwarded-service";
 /// Default header a trusted surface uses to pass its channel.
 pub const DEFAULT_CHANNEL_HEADER: &str = "x-mcp-channel";
 /// Default largest MCP request body (Envoy's `with_request_body.max_request_bytes`).
-pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Default `responses.max_body_bytes`: a list response (or SSE event) of up
 /// to 4 MiB, about 8,000 tool definitions of 500 bytes.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;

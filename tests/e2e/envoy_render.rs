@@ -183,3 +183,17 @@ fn a_server_that_cannot_be_routed_is_an_error_naming_it() {
     let (ok, _, err) = render(&["-c", CONFIG, "-d", &bad_arg]);
     assert!(!ok && err.contains("listeners[0].address"), "{err}");
 }
+
+#[test]
+fn quickstart_body_limit_is_the_harness_constant() {
+    let cfg = mcp_authz::config::load(Some(&repo_path(CONFIG))).expect("quickstart config");
+    assert_eq!(
+        cfg.limits.max_body_bytes,
+        crate::harness::QUICKSTART_MAX_BODY_BYTES
+    );
+    let envoy = std::fs::read_to_string(repo_path("envoy/quickstart.yaml")).expect("read");
+    assert!(envoy.contains(&format!(
+        "max_request_bytes: {}",
+        crate::harness::QUICKSTART_MAX_BODY_BYTES
+    )));
+}

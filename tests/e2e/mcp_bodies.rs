@@ -13,7 +13,7 @@ const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 const AUTHZ_ERROR: i64 = -32001;
 /// `limits.max_body_bytes` of the quickstart, equal to Envoy's `max_request_bytes`.
-const MAX_BODY_BYTES: usize = 65536;
+const MAX_BODY_BYTES: usize = crate::harness::QUICKSTART_MAX_BODY_BYTES;
 /// `limits.max_batch` of the quickstart.
 const MAX_BATCH: usize = 32;
 
@@ -248,8 +248,8 @@ async fn body_over_the_limit_is_413_and_a_body_at_the_limit_passes() {
     let reply = caller.post("knowledge", at_limit.clone()).await;
     caller.delivered("body of exactly the limit", &reply, &at_limit);
 
-    // Envoy hands mcp-authz the first 64 KiB and flags the body as partial.
-    for size in [MAX_BODY_BYTES + 1, 70_000] {
+    // Envoy hands mcp-authz the first MAX_BODY_BYTES and flags the body as partial.
+    for size in [MAX_BODY_BYTES + 1, MAX_BODY_BYTES + 4_464] {
         let reply = caller.post("knowledge", padded_search(size)).await;
         caller.denied(
             &format!("{size}-byte body"),

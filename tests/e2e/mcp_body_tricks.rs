@@ -12,7 +12,7 @@ use crate::harness::rpc::{RpcError, bearer, send, tool_call, user_token};
 
 const REVENUE_POLICY: &str = "revenue-metrics-ads-eng-only";
 /// `limits.max_body_bytes` of the quickstart, equal to Envoy's `max_request_bytes`.
-const MAX_BODY_BYTES: usize = 65536;
+const MAX_BODY_BYTES: usize = crate::harness::QUICKSTART_MAX_BODY_BYTES;
 
 fn fay() -> String {
     user_token("fay", &["finance-analysts"], &["finance"], "ai-chat")
@@ -115,7 +115,7 @@ async fn chunked_body_is_decided_on_its_whole_content() {
 #[tokio::test(flavor = "multi_thread")]
 async fn client_cannot_clear_the_partial_body_flag() {
     let stack = McpStack::start(Upstream::Echo).await;
-    // A complete call padded with whitespace past the limit: the first 64 KiB
+    // A complete call padded with whitespace past the limit: the first MAX_BODY_BYTES
     // alone are valid JSON, so only the partial-body flag tells mcp-authz
     // that it did not see the whole body.
     let mut body = tool_call(

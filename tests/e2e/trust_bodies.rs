@@ -7,7 +7,8 @@ use crate::harness::rpc::{RpcError, bearer, send, user_token};
 use crate::harness::{Stack, h2, http_client};
 
 /// Envoy's `with_request_body.max_request_bytes` and mcp-authz's `limits.max_body_bytes`.
-const BUFFER: usize = 65536;
+/// The shipped `limits.max_body_bytes` (and Envoy's `max_request_bytes`).
+const BUFFER: usize = crate::harness::QUICKSTART_MAX_BODY_BYTES;
 /// Allowed for alice on presto.
 const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
 /// A call alice may not make (`revenue-metrics-ads-eng-only`), 117 bytes.
@@ -157,10 +158,10 @@ fn too_large() -> RpcError {
 #[tokio::test(flavor = "multi_thread")]
 async fn body_past_the_buffer_is_refused_every_time_on_every_transport() {
     let stack = Stack::quickstart().await;
-    // The first 64 KiB alone are an allowed request; the tail is a forbidden one.
+    // The first BUFFER bytes alone are an allowed request; the tail is a forbidden one.
     let mut body = padded_tools_list(BUFFER);
     body.extend_from_slice(FORBIDDEN_CALL.as_bytes());
-    assert_eq!(body.len(), 65_653);
+    assert_eq!(body.len(), BUFFER + FORBIDDEN_CALL.len());
     for transport in TRANSPORTS {
         for attempt in 1..=20 {
             let reply = post_over(&stack, transport, &body).await;

@@ -81,7 +81,7 @@ async fn echo(State(hits): State<Arc<AtomicUsize>>, req: Request<Body>) -> Json<
             )
         })
         .collect();
-    let body = to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let body = to_bytes(body, 8 << 20).await.unwrap_or_default();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     Json(json!({
         "method": parts.method.as_str(),

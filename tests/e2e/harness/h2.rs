@@ -37,7 +37,7 @@ pub async fn request(
         .map_err(|e| format!("{e:?}"))?;
     let resp = channel.call(req).await.map_err(|e| format!("{e:?}"))?;
     let (parts, body) = resp.into_parts();
-    let bytes = axum::body::to_bytes(axum::body::Body::new(body), 1 << 20)
+    let bytes = axum::body::to_bytes(axum::body::Body::new(body), 8 << 20)
         .await
         .map_err(|e| format!("{e:?}"))?;
     Ok(Reply {

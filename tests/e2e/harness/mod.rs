@@ -67,6 +67,11 @@ where
     }
 }
 
+/// `limits.max_body_bytes` of the shipped quickstart configuration, rendered
+/// into Envoy's `with_request_body.max_request_bytes` (checked by
+/// `envoy_render` and `quickstart_body_limit_is_the_harness_constant`).
+pub const QUICKSTART_MAX_BODY_BYTES: usize = 1_048_576;
+
 /// A small MCP JSON-RPC request body.
 pub const MCP_BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
 
