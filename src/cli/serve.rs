@@ -1,13 +1,25 @@
-//! `mcp-authz serve`: the ext_authz gRPC server and the admin HTTP server.
+//! `mcp-authz serve`: the gRPC server (ext_authz, ext_proc, registry API,
+//! health) on TCP, TLS or a Unix socket, the admin and public HTTP servers,
+//! and their shutdown in the order Kubernetes expects: not ready first, then
+//! after `server.drain_delay` no new connections, then in-flight work ends.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::api::{ApiState, router as api_router};
 use crate::check::{Checker, DecisionObserver};
+use crate::config::{GrpcAddr, GrpcTls};
 use crate::ext_authz::{AuthzService, SERVICE_NAME};
 use crate::jwt::Verifier;
 use crate::store::Registry;
@@ -15,10 +27,19 @@ use crate::telemetry::{AdminState, admin_router};
 
 use super::ConfigArg;
 
-/// How long in-flight requests may take to finish after SIGTERM.
-const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long the audit writer may take to write its queue at shutdown.
-const AUDIT_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+const AUDIT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest TLS handshake on the gRPC listener.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Mode of the gRPC Unix socket: the owner and its group (the pod's Envoy) may connect.
+const SOCKET_MODE: u32 = 0o660;
+/// gRPC health names: the whole server (`""`) and every service.
+const HEALTH_NAMES: [&str; 4] = [
+    "",
+    SERVICE_NAME,
+    crate::ext_proc::SERVICE_NAME,
+    crate::api::GRPC_SERVICE_NAME,
+];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -52,9 +73,18 @@ async fn serve(
     verifier: Arc<Verifier>,
     registry: Arc<Registry>,
 ) -> anyhow::Result<()> {
-    let grpc = TcpListener::bind(cfg.listen.grpc)
-        .await
-        .with_context(|| format!("listen.grpc: cannot bind `{}`", cfg.listen.grpc))?;
+    // TLS files are read and checked before any port is bound.
+    let limits = &cfg.server;
+    let mut builder = tonic::transport::Server::builder()
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_keepalive_interval(Some(limits.http2_keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout));
+    if let Some(tls) = &cfg.listen.grpc_tls {
+        builder = builder
+            .tls_config(server_tls(tls)?)
+            .context("listen.grpc_tls: the certificate, key or client CA cannot be used")?;
+    }
+    let grpc = GrpcListener::bind(&cfg.listen.grpc).await?;
     let admin = TcpListener::bind(cfg.listen.admin)
         .await
         .with_context(|| format!("listen.admin: cannot bind `{}`", cfg.listen.admin))?;
@@ -97,19 +127,12 @@ async fn serve(
         );
     }
     let processor = crate::ext_proc::ProcessorService::server(cfg.clone(), registry.clone(), key);
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_service_status(SERVICE_NAME, tonic_health::ServingStatus::Serving)
-        .await;
-    health
-        .set_service_status(
-            crate::ext_proc::SERVICE_NAME,
-            tonic_health::ServingStatus::Serving,
-        )
-        .await;
-    health
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
+    let (mut health, health_service) = tonic_health::server::health_reporter();
+    for name in HEALTH_NAMES {
+        health
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
     let state = AdminState::new(verifier, registry.clone(), status.clone());
     crate::probe::spawn(cfg.clone(), registry.clone(), status.clone());
     let ui = Arc::new(crate::ui::UiState {
@@ -125,30 +148,43 @@ async fn serve(
         checker: checker.clone(),
         status: status.clone(),
     });
-    health
-        .set_service_status(
-            crate::api::GRPC_SERVICE_NAME,
-            tonic_health::ServingStatus::Serving,
-        )
-        .await;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let grpc_addr = grpc.local_addr()?;
     let admin_addr = admin.local_addr()?;
-    let mut grpc_stop = stop_rx.clone();
-    let grpc_server = tonic::transport::Server::builder()
+    let grpc_addr = grpc.describe()?;
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    // ext_proc streams last as long as an MCP response and health is
+    // answered from memory: only the unary services get the deadline.
+    let router = builder
         .add_service(health_service)
-        .add_service(AuthzService::server(checker))
+        .add_service(Deadline::new(
+            AuthzService::server(checker),
+            limits.request_timeout,
+        ))
         .add_service(processor)
-        .add_service(crate::api::RegistryApi::server(api.clone()))
-        .serve_with_incoming_shutdown(
-            // serve_with_incoming ignores the builder's TCP_NODELAY: without it
-            // Nagle's algorithm meets delayed ACKs and some Checks stall ~40 ms.
-            TcpIncoming::from(grpc).with_nodelay(Some(true)),
-            async move {
-                let _ = grpc_stop.wait_for(|s| *s).await;
-            },
-        );
-    let mut admin_stop = stop_rx.clone();
+        .add_service(Deadline::new(
+            crate::api::RegistryApi::server(api.clone()),
+            limits.request_timeout,
+        ));
+    // Removed once the gRPC server has stopped (and on every early return).
+    let mut _socket_file = None;
+    let grpc_server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+        match grpc {
+            GrpcListener::Tcp(listener) => Box::pin(router.serve_with_incoming_shutdown(
+                // serve_with_incoming ignores the builder's TCP_NODELAY: without it
+                // Nagle's algorithm meets delayed ACKs and some Checks stall ~40 ms.
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                stopped(stop_rx.clone()),
+            )),
+            GrpcListener::Unix(listener, file) => {
+                _socket_file = Some(file);
+                Box::pin(router.serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::UnixListenerStream::new(listener),
+                    stopped(stop_rx.clone()),
+                ))
+            }
+        };
     let admin_server = axum::serve(
         admin,
         admin_router(state.clone())
@@ -160,13 +196,9 @@ async fn serve(
                 move |req, next| crate::telemetry::host_guard::guard(allowed.clone(), req, next)
             })),
     )
-    .with_graceful_shutdown(async move {
-        let _ = admin_stop.wait_for(|s| *s).await;
-    });
-    let mut public_stop = stop_rx.clone();
-    let public_server = axum::serve(public, api_router(api)).with_graceful_shutdown(async move {
-        let _ = public_stop.wait_for(|s| *s).await;
-    });
+    .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let public_server =
+        axum::serve(public, api_router(api)).with_graceful_shutdown(stopped(stop_rx.clone()));
     state.set_serving(true);
     tracing::info!(grpc = %grpc_addr, admin = %admin_addr, "mcp-authz serving");
 
@@ -178,23 +210,66 @@ async fn serve(
         )
     };
     tokio::pin!(servers);
-    tokio::select! {
+    let mut signals = Signals::new();
+    let signal = tokio::select! {
         r = &mut servers => {
             r?;
             anyhow::bail!("a server stopped without being asked to");
         }
-        () = shutdown_signal() => {}
-    }
-    tracing::info!("shutting down: finishing in-flight checks");
+        s = signals.next() => s,
+    };
+
+    // 1. Not ready, still serving: load balancers and Kubernetes endpoints
+    // stop sending new work while requests already on their way are answered.
     state.set_serving(false);
+    for name in HEALTH_NAMES {
+        health
+            .set_service_status(name, tonic_health::ServingStatus::NotServing)
+            .await;
+    }
+    // Ctrl-C is an operator at a terminal, not a rollout: no delay.
+    let delay = match signal {
+        Stop::Terminate => limits.drain_delay,
+        Stop::Interrupt => Duration::ZERO,
+    };
+    tracing::info!(
+        signal = signal.name(),
+        drain_delay = %humantime::format_duration(delay),
+        "shutting down: gRPC health NOT_SERVING and /readyz 503; listeners serve until the drain delay ends"
+    );
+    if !delay.is_zero() {
+        tokio::select! {
+            r = &mut servers => {
+                r?;
+                anyhow::bail!("a server stopped during the drain delay");
+            }
+            () = tokio::time::sleep(delay) => {}
+            s = signals.next() => {
+                tracing::info!(signal = s.name(), "second signal: ending the drain delay now");
+            }
+        }
+    }
+
+    // 2. No new connections; in-flight Checks and ext_proc streams finish.
+    tracing::info!(
+        shutdown_timeout = %humantime::format_duration(limits.shutdown_timeout),
+        "closing the listeners; finishing in-flight requests and streams"
+    );
     let _ = stop_tx.send(true);
-    match tokio::time::timeout(DRAIN_TIMEOUT, servers).await {
+    // Health watchers would otherwise hold their connections open to the end.
+    for name in HEALTH_NAMES {
+        health.clear_service_status(name).await;
+    }
+    match tokio::time::timeout(limits.shutdown_timeout, servers).await {
         Ok(r) => {
             r?;
             tracing::info!("stopped");
         }
         Err(_) => {
-            tracing::warn!(timeout = ?DRAIN_TIMEOUT, "connections still open after the drain timeout; stopping anyway")
+            tracing::warn!(
+                shutdown_timeout = %humantime::format_duration(limits.shutdown_timeout),
+                "requests or streams still open after the shutdown timeout; stopping anyway"
+            )
         }
     }
     if let Some(a) = audit {
@@ -204,24 +279,194 @@ async fn serve(
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
-                }
+/// The bound gRPC listener.
+enum GrpcListener {
+    Tcp(TcpListener),
+    Unix(tokio::net::UnixListener, SocketFile),
+}
+
+impl GrpcListener {
+    /// Binds `listen.grpc`; a Unix socket replaces a stale socket file and gets [`SOCKET_MODE`].
+    async fn bind(addr: &GrpcAddr) -> anyhow::Result<Self> {
+        match addr {
+            GrpcAddr::Tcp(a) => {
+                Ok(GrpcListener::Tcp(TcpListener::bind(a).await.with_context(
+                    || format!("listen.grpc: cannot bind `{a}`"),
+                )?))
             }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+            GrpcAddr::Unix(path) => bind_unix(path),
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+
+    /// The address for the log line (the port the system chose, if it was 0).
+    fn describe(&self) -> anyhow::Result<String> {
+        Ok(match self {
+            GrpcListener::Tcp(l) => l.local_addr()?.to_string(),
+            GrpcListener::Unix(_, file) => format!("unix:{}", file.0.display()),
+        })
+    }
+}
+
+/// Binds a Unix socket at `path`: a socket file nobody listens on is
+/// removed first; anything else there (a live socket, a regular file) is an error.
+fn bind_unix(path: &Path) -> anyhow::Result<GrpcListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let shown = path.display();
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                anyhow::bail!("listen.grpc: another process is listening on `unix:{shown}`");
+            }
+            std::fs::remove_file(path).with_context(|| {
+                format!("listen.grpc: cannot remove the stale socket `{shown}`")
+            })?;
+            tracing::info!(path = %shown, "removed a stale socket file");
+        }
+        Ok(_) => anyhow::bail!("listen.grpc: `{shown}` exists and is not a socket"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("listen.grpc: cannot inspect `{shown}`"));
+        }
+    }
+    let listener = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("listen.grpc: cannot bind `unix:{shown}`"))?;
+    let file = SocketFile(path.to_path_buf());
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE))
+        .with_context(|| format!("listen.grpc: cannot set the mode of `{shown}`"))?;
+    Ok(GrpcListener::Unix(listener, file))
+}
+
+/// A socket file this process created; removed on drop.
+struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.0)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.0.display(), error = %e, "cannot remove the socket file");
+        }
+    }
+}
+
+/// `listen.grpc_tls` as tonic's TLS settings: files read now, names in errors.
+fn server_tls(tls: &GrpcTls) -> anyhow::Result<ServerTlsConfig> {
+    let read = |key: &str, path: &Path| {
+        std::fs::read(path)
+            .with_context(|| format!("listen.grpc_tls.{key}: cannot read `{}`", path.display()))
+    };
+    let identity = Identity::from_pem(
+        read("certificate", &tls.certificate)?,
+        read("private_key", &tls.private_key)?,
+    );
+    let mut config = ServerTlsConfig::new()
+        .identity(identity)
+        .timeout(TLS_HANDSHAKE_TIMEOUT);
+    if let Some(ca) = &tls.client_ca {
+        config = config.client_ca_root(Certificate::from_pem(read("client_ca", ca)?));
+    }
+    Ok(config)
+}
+
+/// A unary gRPC service whose every request is answered within `limit`,
+/// reading its body included; past it the caller gets `DEADLINE_EXCEEDED`.
+/// (tonic's `Server::timeout` would also cover streaming services.)
+#[derive(Clone)]
+struct Deadline<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S> Deadline<S> {
+    fn new(inner: S, limit: Duration) -> Self {
+        Deadline { inner, limit }
+    }
+}
+
+impl<S: NamedService> NamedService for Deadline<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+type HttpRequest = http::Request<tonic::body::Body>;
+type HttpResponse = http::Response<tonic::body::Body>;
+
+impl<S> tonic::codegen::Service<HttpRequest> for Deadline<S>
+where
+    S: tonic::codegen::Service<HttpRequest, Response = HttpResponse, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: HttpRequest) -> Self::Future {
+        let limit = self.limit;
+        let method = req.uri().path().to_owned();
+        let answer = self.inner.call(req);
+        Box::pin(async move {
+            match tokio::time::timeout(limit, answer).await {
+                Ok(answered) => answered,
+                Err(_) => {
+                    let limit = humantime::format_duration(limit);
+                    tracing::warn!(%method, %limit, "gRPC request exceeded server.request_timeout");
+                    Ok(tonic::Status::deadline_exceeded(format!(
+                        "not answered within server.request_timeout ({limit})"
+                    ))
+                    .into_http())
+                }
+            }
+        })
+    }
+}
+
+/// What asked the process to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGTERM: Kubernetes (or any supervisor) stopping the pod.
+    Terminate,
+    /// SIGINT: Ctrl-C.
+    Interrupt,
+}
+
+impl Stop {
+    fn name(self) -> &'static str {
+        match self {
+            Stop::Terminate => "SIGTERM",
+            Stop::Interrupt => "SIGINT",
+        }
+    }
+}
+
+/// SIGTERM and SIGINT, listened to from the moment this is created.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only"))
+            .ok();
+        Signals { term }
+    }
+
+    /// The next SIGTERM or SIGINT.
+    async fn next(&mut self) -> Stop {
+        let term = async {
+            match &mut self.term {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => Stop::Interrupt,
+            () = term => Stop::Terminate,
+        }
     }
 }

@@ -15,6 +15,8 @@ pub struct Config {
     /// Directory relative paths were resolved against.
     pub base_dir: PathBuf,
     pub listen: Listen,
+    /// Draining, shutdown and HTTP/2 limits of the listeners (`server.*`).
+    pub server: ServerConfig,
     pub issuers: Vec<IssuerConfig>,
     pub claims: ClaimMapping,
     pub surfaces: Vec<Arc<Surface>>,
@@ -202,10 +204,103 @@ pub struct RegistrySources {
 /// Addresses mcp-authz binds.
 #[derive(Debug, Clone)]
 pub struct Listen {
-    pub grpc: SocketAddr,
+    /// ext_authz, ext_proc, the registry gRPC API and gRPC health.
+    pub grpc: GrpcAddr,
+    /// TLS (and with a client CA, mTLS) on a TCP `grpc` listener; `None`: plain text.
+    pub grpc_tls: Option<GrpcTls>,
     pub admin: SocketAddr,
     /// Public HTTP: RFC 9728 protected resource metadata, routed by Envoy.
     pub public: SocketAddr,
+}
+
+/// Where the gRPC listener is (`listen.grpc`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrpcAddr {
+    /// A TCP address such as `127.0.0.1:9191`.
+    Tcp(SocketAddr),
+    /// A Unix domain socket (`unix:/absolute/path.sock`), for an Envoy in the same pod.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for GrpcAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GrpcAddr::Tcp(a) => write!(f, "{a}"),
+            GrpcAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// TLS files of the gRPC listener (`listen.grpc_tls.*`), PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcTls {
+    /// Server certificate chain.
+    pub certificate: PathBuf,
+    /// Private key of the certificate.
+    pub private_key: PathBuf,
+    /// CA of client certificates; set: every client must present one it signed (mTLS).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Default `server.drain_delay`: time between SIGTERM and closing the listeners.
+pub const DEFAULT_DRAIN_DELAY: Duration = Duration::from_secs(5);
+/// Bounds of `server.drain_delay`.
+pub const DRAIN_DELAY_BOUNDS: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(300));
+/// Default `server.shutdown_timeout`: longest wait for in-flight requests after the delay.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bounds of `server.shutdown_timeout`.
+pub const SHUTDOWN_TIMEOUT_BOUNDS: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(600));
+/// Default `server.max_concurrent_streams` (HTTP/2, per connection).
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 1024;
+/// Bounds of `server.max_concurrent_streams`.
+pub const MAX_CONCURRENT_STREAMS_BOUNDS: (u32, u32) = (1, 65_536);
+/// Default `server.request_timeout` of one unary gRPC request.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bounds of `server.request_timeout`.
+pub const REQUEST_TIMEOUT_BOUNDS: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(300));
+/// Default `server.http2_keepalive_interval`.
+pub const DEFAULT_HTTP2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Bounds of `server.http2_keepalive_interval`.
+pub const HTTP2_KEEPALIVE_INTERVAL_BOUNDS: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(3600));
+/// Default `server.http2_keepalive_timeout`.
+pub const DEFAULT_HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bounds of `server.http2_keepalive_timeout`.
+pub const HTTP2_KEEPALIVE_TIMEOUT_BOUNDS: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(300));
+
+/// How the listeners serve and stop (`server.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// After SIGTERM: health `NOT_SERVING` and `/readyz` 503 while every
+    /// listener still serves, for this long (Kubernetes removes the endpoint).
+    pub drain_delay: Duration,
+    /// After the delay: longest wait for in-flight requests and streams.
+    pub shutdown_timeout: Duration,
+    /// HTTP/2 streams one gRPC connection may hold at once.
+    pub max_concurrent_streams: u32,
+    /// Longest one unary gRPC request (ext_authz `Check`, registry API) may
+    /// take, body read included; ext_proc and health streams are exempt.
+    pub request_timeout: Duration,
+    /// Time between HTTP/2 pings on an idle gRPC connection.
+    pub http2_keepalive_interval: Duration,
+    /// A connection whose ping is not answered within this is closed.
+    pub http2_keepalive_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            drain_delay: DEFAULT_DRAIN_DELAY,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            http2_keepalive_interval: DEFAULT_HTTP2_KEEPALIVE_INTERVAL,
+            http2_keepalive_timeout: DEFAULT_HTTP2_KEEPALIVE_TIMEOUT,
+        }
+    }
 }
 
 /// One trusted token issuer.

@@ -17,6 +17,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub listen: RawListen,
     #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
     pub issuers: Vec<RawIssuer>,
     #[serde(default)]
     pub claims: RawClaims,
@@ -116,9 +118,32 @@ pub struct RawOrigins {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawListen {
+    /// `host:port` or `unix:/absolute/path.sock`.
     pub grpc: Option<String>,
     pub admin: Option<String>,
     pub public: Option<String>,
+    pub grpc_tls: Option<RawGrpcTls>,
+}
+
+/// `listen.grpc_tls`: PEM files of the gRPC listener.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGrpcTls {
+    pub certificate: Option<String>,
+    pub private_key: Option<String>,
+    pub client_ca: Option<String>,
+}
+
+/// `server`: draining, shutdown and HTTP/2 limits.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub drain_delay: Option<String>,
+    pub shutdown_timeout: Option<String>,
+    pub max_concurrent_streams: Option<u64>,
+    pub request_timeout: Option<String>,
+    pub http2_keepalive_interval: Option<String>,
+    pub http2_keepalive_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

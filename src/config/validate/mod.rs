@@ -7,6 +7,7 @@ mod api;
 mod audit;
 mod identity;
 mod issuers;
+mod listen;
 mod probe;
 mod responses;
 mod web;
@@ -104,30 +105,8 @@ impl Config {
             Some(b) => join_clean(dir, b),
             None => dir.to_path_buf(),
         };
-        let listen = Listen {
-            grpc: p.addr("listen.grpc", raw.listen.grpc.as_deref(), DEFAULT_GRPC_ADDR),
-            admin: p.addr(
-                "listen.admin",
-                raw.listen.admin.as_deref(),
-                DEFAULT_ADMIN_ADDR,
-            ),
-            public: p.addr(
-                "listen.public",
-                raw.listen.public.as_deref(),
-                DEFAULT_PUBLIC_ADDR,
-            ),
-        };
-        // Three servers, three sockets: `serve` could not bind a shared one
-        // (port 0 asks the system for a free port each time).
-        for (key, a, b) in [
-            ("listen.admin", listen.admin, listen.grpc),
-            ("listen.public", listen.public, listen.grpc),
-            ("listen.public", listen.public, listen.admin),
-        ] {
-            if a == b && a.port() != 0 {
-                p.push(key, format!("`{a}` is already used by another listener"));
-            }
-        }
+        let listen = listen::listen(&mut p, raw.listen, &base_dir);
+        let server = listen::server(&mut p, raw.server);
         let issuers = issuers::issuers(&mut p, &raw.issuers, &base_dir);
         let claims = identity::claims(&mut p, raw.claims);
         let surfaces = identity::surfaces(&mut p, &raw.surfaces);
@@ -298,6 +277,7 @@ impl Config {
             source: file.to_owned(),
             base_dir,
             listen,
+            server,
             issuers,
             claims,
             surfaces,

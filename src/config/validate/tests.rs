@@ -480,6 +480,125 @@ const INVALID: &[(&str, &str, &str)] = &[
         "less than `probe.timeout`",
     ),
     ("pinning: strict", "pinning", "unknown pinning `strict`"),
+    (
+        "listen: {grpc: 'unix:run/grpc.sock'}",
+        "listen.grpc",
+        "not an absolute path",
+    ),
+    (
+        "listen: {grpc: 'unix:/'}",
+        "listen.grpc",
+        "not a socket file path",
+    ),
+    (
+        "listen: {grpc: 'unix:/run/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.sock'}",
+        "listen.grpc",
+        "at most 107 bytes",
+    ),
+    (
+        "listen: {grpc_tls: {private_key: /nonexistent/k.pem}}",
+        "listen.grpc_tls.certificate",
+        "required with `listen.grpc_tls`",
+    ),
+    (
+        "listen: {grpc_tls: {certificate: /nonexistent/c.pem}}",
+        "listen.grpc_tls.private_key",
+        "required with `listen.grpc_tls`",
+    ),
+    (
+        "listen: {grpc_tls: {certificate: /nonexistent/c.pem, private_key: /nonexistent/k.pem}}",
+        "listen.grpc_tls.certificate",
+        "cannot read `/nonexistent/c.pem`",
+    ),
+    (
+        "listen: {grpc_tls: {certificate: /nonexistent/c.pem, private_key: /nonexistent/k.pem}}",
+        "listen.grpc_tls.private_key",
+        "cannot read `/nonexistent/k.pem`",
+    ),
+    (
+        "listen: {grpc_tls: {certificate: c.pem, private_key: k.pem, client_ca: /nonexistent/ca.pem}}",
+        "listen.grpc_tls.client_ca",
+        "cannot read `/nonexistent/ca.pem`",
+    ),
+    (
+        concat!(
+            "listen: {grpc_tls: {certificate: ",
+            env!("CARGO_MANIFEST_DIR"),
+            "/Cargo.toml, private_key: k.pem}}"
+        ),
+        "listen.grpc_tls.certificate",
+        "holds no PEM `CERTIFICATE-----` block",
+    ),
+    (
+        "listen: {grpc: 'unix:/run/mcp-authz/grpc.sock', grpc_tls: {certificate: c.pem, private_key: k.pem}}",
+        "listen.grpc_tls",
+        "applies to a TCP `listen.grpc` only",
+    ),
+    (
+        "server: {drain_delay: soon}",
+        "server.drain_delay",
+        "not a duration",
+    ),
+    (
+        "server: {drain_delay: 6m}",
+        "server.drain_delay",
+        "between 0s and 5m",
+    ),
+    (
+        "server: {shutdown_timeout: 0s}",
+        "server.shutdown_timeout",
+        "between 1s and 10m",
+    ),
+    (
+        "server: {shutdown_timeout: 11m}",
+        "server.shutdown_timeout",
+        "out of range",
+    ),
+    (
+        "server: {request_timeout: 10ms}",
+        "server.request_timeout",
+        "between 100ms and 5m",
+    ),
+    (
+        "server: {request_timeout: 6m}",
+        "server.request_timeout",
+        "out of range",
+    ),
+    (
+        "server: {http2_keepalive_interval: 0s}",
+        "server.http2_keepalive_interval",
+        "between 1s and 1h",
+    ),
+    (
+        "server: {http2_keepalive_interval: 2h}",
+        "server.http2_keepalive_interval",
+        "out of range",
+    ),
+    (
+        "server: {http2_keepalive_timeout: 0s}",
+        "server.http2_keepalive_timeout",
+        "between 1s and 5m",
+    ),
+    (
+        "server: {http2_keepalive_timeout: 6m}",
+        "server.http2_keepalive_timeout",
+        "out of range",
+    ),
+    (
+        "server: {max_concurrent_streams: 0}",
+        "server.max_concurrent_streams",
+        "between 1 and 65536",
+    ),
+    (
+        "server: {max_concurrent_streams: 65537}",
+        "server.max_concurrent_streams",
+        "between 1 and 65536",
+    ),
+    (
+        "server: {max_concurrent_streams: 5000000000}",
+        "server.max_concurrent_streams",
+        "`5000000000` is out of range",
+    ),
 ];
 
 #[test]
@@ -658,5 +777,71 @@ fn shipped_quickstart_is_valid() {
     assert_eq!(
         cfg.origins.allowed,
         ["http://127.0.0.1:6274", "http://localhost:6274"]
+    );
+}
+
+/// `listen.grpc` as a Unix socket, `listen.grpc_tls` files relative to
+/// `base_dir`, and every `server.*` key: defaults and set values.
+#[test]
+fn listen_and_server_keys_load_with_their_values() {
+    use super::super::{GrpcAddr, GrpcTls, ServerConfig};
+    use std::time::Duration;
+    let cfg = load("").unwrap();
+    assert_eq!(
+        cfg.listen.grpc,
+        GrpcAddr::Tcp("127.0.0.1:9191".parse().unwrap())
+    );
+    assert!(cfg.listen.grpc_tls.is_none());
+    let secs = Duration::from_secs;
+    assert_eq!(
+        cfg.server,
+        ServerConfig {
+            drain_delay: secs(5),
+            shutdown_timeout: secs(10),
+            max_concurrent_streams: 1024,
+            request_timeout: secs(5),
+            http2_keepalive_interval: secs(30),
+            http2_keepalive_timeout: secs(10),
+        }
+    );
+
+    // A Unix socket frees its TCP port: the admin listener may take 9191.
+    let cfg = load(
+        "listen: {grpc: 'unix:/run/mcp-authz/grpc.sock', admin: '127.0.0.1:9191'}\n\
+         server: {drain_delay: 0s, shutdown_timeout: 1s, max_concurrent_streams: 1, request_timeout: 100ms, http2_keepalive_interval: 1s, http2_keepalive_timeout: 1s}",
+    )
+    .unwrap();
+    assert_eq!(
+        cfg.listen.grpc,
+        GrpcAddr::Unix("/run/mcp-authz/grpc.sock".into())
+    );
+    assert_eq!(cfg.listen.grpc.to_string(), "unix:/run/mcp-authz/grpc.sock");
+    assert_eq!(
+        cfg.server,
+        ServerConfig {
+            drain_delay: Duration::ZERO,
+            shutdown_timeout: secs(1),
+            max_concurrent_streams: 1,
+            request_timeout: Duration::from_millis(100),
+            http2_keepalive_interval: secs(1),
+            http2_keepalive_timeout: secs(1),
+        }
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
+    std::fs::write(dir.path().join("k.pem"), "-----BEGIN PRIVATE KEY-----\n").unwrap();
+    let cfg = load(&format!(
+        "base_dir: {}\nlisten: {{grpc_tls: {{certificate: c.pem, private_key: k.pem, client_ca: c.pem}}}}",
+        dir.path().display()
+    ))
+    .unwrap();
+    assert_eq!(
+        cfg.listen.grpc_tls,
+        Some(GrpcTls {
+            certificate: dir.path().join("c.pem"),
+            private_key: dir.path().join("k.pem"),
+            client_ca: Some(dir.path().join("c.pem")),
+        })
     );
 }

@@ -90,6 +90,10 @@ pub fn authz_config(
     if let Some(interval) = sources.reload_interval {
         config["reload"]["interval"] = json!(interval);
     }
+    // Stop at once on SIGTERM, as before `server.drain_delay` existed (its
+    // default would add seconds to every test's teardown); tests of the
+    // delay set it with `Authz::start_patched`.
+    config["server"]["drain_delay"] = json!("0s");
     config
 }
 
@@ -220,5 +224,15 @@ impl Authz {
     /// The last lines of mcp-authz's log.
     pub fn log_tail(&self) -> String {
         self.guard.log_tail()
+    }
+
+    /// The process id, to send a signal without waiting for the exit.
+    pub fn pid(&mut self) -> u32 {
+        self.guard.child_mut().id()
+    }
+
+    /// The exit status if mcp-authz has exited.
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        self.guard.try_status()
     }
 }
