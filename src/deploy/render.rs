@@ -456,10 +456,15 @@ fn http_filters(out: &mut String, cfg: &Config, d: &Deployment) {
 fn cluster_section(out: &mut String, d: &Deployment, clusters: &[Cluster]) {
     let _ = writeln!(out, "  clusters:");
     static_cluster(out, "mcp_authz_public", &d.authz_public, false);
+    // A Service name (standalone mcp-authz) needs DNS; an IP or a socket does not.
+    let authz_type = match &d.authz_grpc {
+        AuthzAddress::Tcp(e) if e.host.parse::<std::net::IpAddr>().is_err() => "STRICT_DNS",
+        _ => "STATIC",
+    };
     let _ = writeln!(
         out,
         "    - name: mcp_authz
-      type: STATIC
+      type: {authz_type}
       connect_timeout: 0.25s
       # gRPC needs HTTP/2: without it every Check fails and every request is denied.
       typed_extension_protocol_options:
