@@ -123,6 +123,7 @@ fn decision(c: &mut Criterion) {
                     mcp_method: "tools/call",
                     channel: None,
                     arguments: Some(&args),
+                    requester: None,
                 },
             };
             assert!(snap.decide(&q).allowed);

@@ -20,6 +20,7 @@
 //! logging and the admin HTTP endpoint; [`cli`] is the command line.
 
 pub mod api;
+pub mod approvals;
 pub mod authz;
 pub mod binding;
 pub mod catalog;

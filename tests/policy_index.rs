@@ -399,6 +399,7 @@ fn build(r: &Req) -> (Request, Entities, String) {
         Action::ListTools => "tools/list",
         Action::ReadResource => "resources/read",
         Action::GetPrompt => "prompts/get",
+        Action::Approve => "",
     };
     let mut pairs = vec![
         ("surface".to_owned(), e(surface_uid(r.surface))),

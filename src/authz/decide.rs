@@ -174,6 +174,9 @@ impl Snapshot {
     /// argument types) is revealed to a caller who may not use the server;
     /// then the query's own action.
     fn decide_on(&self, q: &Query<'_>, server: &Server, engine: &PolicyEngine) -> Decision {
+        if q.action == Action::Approve {
+            return self.decide_approve(q, server, engine);
+        }
         let on_server = |action| Stage {
             action,
             resource: uid(&SERVER, &server.name),
@@ -198,6 +201,32 @@ impl Snapshot {
         let action = stage.action;
         match self.evaluate(q, server, engine, stage) {
             Ok(e) => self.finish(q, server, engine, action, e),
+            Err(d) => d,
+        }
+    }
+
+    /// `approve` on a registered tool: asked by a person (web UI, API), not
+    /// an MCP client, so there is no `connect` stage and no surface.
+    fn decide_approve(&self, q: &Query<'_>, server: &Server, engine: &PolicyEngine) -> Decision {
+        let Some(tool) = q.tool.and_then(|t| server.tool(t)) else {
+            return Decision::deny(
+                DecisionReason::UnknownTool,
+                Action::Approve,
+                format!(
+                    "{} has no tool `{}`",
+                    server.title,
+                    quoted(q.tool.unwrap_or(""))
+                ),
+            );
+        };
+        let stage = Stage {
+            action: Action::Approve,
+            resource: tool_uid(&server.name, &tool.name),
+            tool: Some(&tool.name),
+            arguments: no_arguments(&server.name),
+        };
+        match self.evaluate(q, server, engine, stage) {
+            Ok(e) => self.finish(q, server, engine, Action::Approve, e),
             Err(d) => d,
         }
     }
@@ -301,6 +330,12 @@ impl Snapshot {
             pairs.push((
                 "channel".to_owned(),
                 RestrictedExpression::new_string(c.to_owned()),
+            ));
+        }
+        if let Some(r) = q.context.requester {
+            pairs.push((
+                "requester".to_owned(),
+                RestrictedExpression::new_entity_uid(uid(&USER, r)),
             ));
         }
         let context = Context::from_pairs(pairs).map_err(|e| e.to_string())?;
@@ -522,6 +557,7 @@ mod tests {
                 mcp_method: "tools/call",
                 channel: None,
                 arguments: args,
+                requester: None,
             },
         }
     }

@@ -7,7 +7,7 @@ use cedar_policy::{Entity, EntityUid, RestrictedExpression};
 
 use crate::catalog::Catalog;
 use crate::config::{Surface, UNKNOWN_SURFACE};
-use crate::policy::names::{BUSINESS_GROUP, SERVER, SURFACE, tool_uid, uid};
+use crate::policy::names::{BUSINESS_GROUP, GROUP, SERVER, SURFACE, tool_uid, uid};
 
 /// Prebuilt entities of one snapshot; a request clones only the few it needs.
 pub struct StaticEntities {
@@ -83,6 +83,10 @@ impl StaticEntities {
                     ("namespace", s(sv.namespace.as_str())),
                     ("sensitivity", s(sv.sensitivity.as_str())),
                     ("owner", s(&sv.owner)),
+                    (
+                        "owner_group",
+                        RestrictedExpression::new_entity_uid(uid(&GROUP, &sv.owner)),
+                    ),
                     (
                         "business_group_gated",
                         RestrictedExpression::new_bool(!sv.approved_business_groups.is_empty()),

@@ -126,6 +126,7 @@ impl DecisionCache {
         k.opt(q.tool);
         k.str(q.context.mcp_method);
         k.opt(q.context.channel);
+        k.opt(q.context.requester);
         match q.context.arguments {
             None => k.0.push(0),
             Some(args) => {

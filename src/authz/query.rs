@@ -31,6 +31,9 @@ pub struct CallContext<'a> {
     pub channel: Option<&'a str>,
     /// `tools/call` arguments.
     pub arguments: Option<&'a Map<String, Value>>,
+    /// For [`Action::Approve`]: the user id of whoever asked for the held
+    /// call (`context.requester`, a `User`).
+    pub requester: Option<&'a str>,
 }
 
 /// One authorization question.
@@ -93,6 +96,7 @@ impl<'a> Access<'a> {
                 mcp_method: &m.method,
                 channel: honoured_channel(self.caller, self.channel),
                 arguments: m.arguments.as_ref(),
+                requester: None,
             },
         }
     }

@@ -134,3 +134,26 @@ impl Snapshot {
         })
     }
 }
+
+impl Snapshot {
+    /// Whether an allowed `tools/call` of `tool` on `server` is held for a
+    /// person's approval: the registry marks the tool `requires_approval`, or
+    /// a permit that allowed it carries `@approval`.
+    pub fn needs_approval(&self, server: &str, tool: &str, decision: &super::Decision) -> bool {
+        let registry = self
+            .catalog
+            .server(server)
+            .and_then(|s| s.tool(tool))
+            .is_some_and(|t| t.requires_approval);
+        registry
+            || decision
+                .policies
+                .iter()
+                .any(|id| self.engine.info(id).is_some_and(|i| i.approval))
+    }
+
+    /// The snapshot digest in hex (what an approval grant is bound to).
+    pub fn digest_hex(&self) -> String {
+        self.hash.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}

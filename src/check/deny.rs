@@ -52,6 +52,14 @@ pub enum DenyReason {
     /// An `Mcp-Session-Id` that mcp-authz did not bind to this caller and
     /// server: another caller's session, a forged or unbound handle.
     SessionMismatch,
+    /// A `tools/call` held until a person approves it (the error carries the
+    /// approval id and URL).
+    ApprovalRequired,
+    /// An approver rejected exactly this call (the error carries the comment).
+    ApprovalRejected,
+    /// The call needs approval and the approvals database is not configured
+    /// or not reachable: fail closed.
+    ApprovalUnavailable,
 }
 
 impl DenyReason {
@@ -75,6 +83,9 @@ impl DenyReason {
             DenyReason::PolicyError => "policy_error",
             DenyReason::ToolDrifted => "tool_drifted",
             DenyReason::SessionMismatch => "session_mismatch",
+            DenyReason::ApprovalRequired => "approval_required",
+            DenyReason::ApprovalRejected => "approval_rejected",
+            DenyReason::ApprovalUnavailable => "approval_unavailable",
         }
     }
 
@@ -88,14 +99,16 @@ impl DenyReason {
             | DenyReason::InvalidOrigin
             | DenyReason::PolicyError
             | DenyReason::ToolDrifted
-            | DenyReason::SessionMismatch => 403,
+            | DenyReason::SessionMismatch
+            | DenyReason::ApprovalRequired
+            | DenyReason::ApprovalRejected => 403,
             DenyReason::InvalidBody
             | DenyReason::InvalidArguments
             | DenyReason::HeaderMismatch
             | DenyReason::ForbiddenHeader => 400,
             DenyReason::BodyTooLarge => 413,
             DenyReason::MethodNotAllowed => 405,
-            DenyReason::Internal => 503,
+            DenyReason::Internal | DenyReason::ApprovalUnavailable => 503,
         }
     }
 
@@ -123,6 +136,11 @@ impl DenyReason {
             DenyReason::SessionMismatch => {
                 "this MCP session was not opened by this caller on this server: start a new session"
             }
+            DenyReason::ApprovalRequired => "this call needs a person's approval",
+            DenyReason::ApprovalRejected => "an approver rejected this call",
+            DenyReason::ApprovalUnavailable => {
+                "this call needs approval, and approvals are unavailable"
+            }
         }
     }
 
@@ -146,7 +164,10 @@ impl DenyReason {
             | DenyReason::InvalidOrigin
             | DenyReason::PolicyError
             | DenyReason::ToolDrifted
-            | DenyReason::SessionMismatch => None,
+            | DenyReason::SessionMismatch
+            | DenyReason::ApprovalRequired
+            | DenyReason::ApprovalRejected
+            | DenyReason::ApprovalUnavailable => None,
         }
     }
 }
@@ -165,6 +186,8 @@ pub struct Denial {
     pub code: i64,
     /// RFC 9728 metadata URL of the server the request was for (401 only).
     pub resource_metadata: Option<String>,
+    /// `error.data.approval` of a held call: id, url, status, approver, comment.
+    pub approval: Option<Value>,
 }
 
 impl Denial {
@@ -182,18 +205,23 @@ impl Denial {
             policies: Vec::new(),
             code,
             resource_metadata: None,
+            approval: None,
         }
     }
 
     /// JSON-RPC error object an MCP client can show.
     pub fn body(&self) -> String {
+        let mut data = json!({ "reason": self.reason.code(), "policies": self.policies });
+        if let Some(a) = &self.approval {
+            data["approval"] = a.clone();
+        }
         json!({
             "jsonrpc": "2.0",
             "id": self.jsonrpc_id.clone().unwrap_or(Value::Null),
             "error": {
                 "code": self.code,
                 "message": self.message,
-                "data": { "reason": self.reason.code(), "policies": self.policies },
+                "data": data,
             }
         })
         .to_string()

@@ -20,6 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::approvals::{Approvals, Gate, HeldCall};
 use crate::authz::{Access, DecisionReason, honoured_channel};
 use crate::binding::BindingKey;
 use crate::binding::session::{SESSION_HEADER, unbind};
@@ -88,6 +89,8 @@ pub struct Checker {
     /// Binds session handles and response contexts (`sessions.*`); `None`
     /// only when no key could be made, and then every session is refused.
     binding: Option<Arc<BindingKey>>,
+    /// Held calls and their approvals; `None`: such calls are refused.
+    approvals: Option<Arc<Approvals>>,
 }
 
 impl Checker {
@@ -117,7 +120,20 @@ impl Checker {
             board: None,
             observer: None,
             binding,
+            approvals: None,
         }
+    }
+
+    /// Holds `tools/call`s that need approval in `approvals` (without it
+    /// they are refused with `approval_unavailable`).
+    pub fn with_approvals(mut self, approvals: Arc<Approvals>) -> Self {
+        self.approvals = Some(approvals);
+        self
+    }
+
+    /// The approvals store, if configured.
+    pub fn approvals(&self) -> Option<&Arc<Approvals>> {
+        self.approvals.as_ref()
     }
 
     /// The key session handles and response contexts are bound with; the
@@ -214,6 +230,13 @@ impl Checker {
                 return Outcome::Deny(log_deny(*d, &caller, server, "", req.path));
             }
         }
+        // Last: a grant is used only by a request that is otherwise allowed.
+        if !rec.held.is_empty()
+            && let Some(d) = self.hold(&caller, rec).await
+        {
+            let server = rec.server.as_deref().unwrap_or("-");
+            return Outcome::Deny(log_deny(*d, &caller, server, "tools/call", req.path));
+        }
         if honoured_channel(&caller, claimed).is_none() {
             // Context from an untrusted surface is ignored and never forwarded.
             headers
@@ -221,6 +244,91 @@ impl Checker {
                 .push(self.cfg.request_context.channel_header.clone());
         }
         Outcome::Allow { caller, headers }
+    }
+
+    /// Calls held for approval: the approved grant of exactly this call is
+    /// used (once), else the caller is told where to ask, or why not.
+    async fn hold(&self, caller: &Caller, rec: &mut DecisionRecord) -> Option<Box<Denial>> {
+        let mcp = rec.mcp.as_ref()?;
+        let deny = |reason: DenyReason, message: String, approval: Option<serde_json::Value>| {
+            let mut d = Denial::new(reason);
+            d.message = message;
+            d.approval = approval;
+            d.jsonrpc_id = mcp.first_id().cloned();
+            Some(Box::new(d))
+        };
+        let [index] = rec.held.as_slice() else {
+            return deny(
+                DenyReason::ApprovalRequired,
+                "a call that needs approval must be sent on its own, not in a batch".into(),
+                None,
+            );
+        };
+        let call = mcp.calls.get(*index)?;
+        let tool = call.tool.as_deref().unwrap_or("");
+        let Some(approvals) = &self.approvals else {
+            return deny(
+                DenyReason::ApprovalUnavailable,
+                format!(
+                    "{tool} needs a person's approval, and no approvals database is configured"
+                ),
+                None,
+            );
+        };
+        let held = HeldCall {
+            caller,
+            surface: caller.surface().map(|s| s.name.as_str()),
+            server: rec.server.as_deref().unwrap_or(""),
+            tool,
+            arguments: call.arguments.as_ref(),
+            policy_digest: rec.policy_digest.as_deref().unwrap_or(""),
+        };
+        match approvals.gate(&held).await {
+            Ok(Gate::Allowed { id, approver }) => {
+                tracing::info!(target: "mcp_authz::approvals", id = %id, approver = %approver, tool, "approved call used");
+                rec.approval = Some((id, "used"));
+                None
+            }
+            Ok(Gate::Pending {
+                id,
+                url,
+                previous_expired,
+            }) => {
+                let again = if previous_expired {
+                    " (the previous approval of this call expired)"
+                } else {
+                    ""
+                };
+                let message = format!(
+                    "{tool} needs a person's approval{again}: ask an approver at {url} (request {id}), then send the same call again"
+                );
+                let approval = serde_json::json!({"id": id, "url": url, "status": "pending"});
+                rec.approval = Some((id, "pending"));
+                deny(DenyReason::ApprovalRequired, message, Some(approval))
+            }
+            Ok(Gate::Rejected {
+                id,
+                approver,
+                comment,
+            }) => {
+                let message = format!(
+                    "{approver} rejected this call of {tool}: {comment} (request {id}; sending it again asks for a new approval)"
+                );
+                let approval = serde_json::json!({
+                    "id": id, "status": "rejected", "approver": approver, "comment": comment,
+                });
+                rec.approval = Some((id, "rejected"));
+                deny(DenyReason::ApprovalRejected, message, Some(approval))
+            }
+            Err(e) => {
+                tracing::error!(target: "mcp_authz::approvals", error = %e, "approvals unavailable; refusing the held call");
+                deny(
+                    DenyReason::ApprovalUnavailable,
+                    DenyReason::ApprovalUnavailable.default_message().into(),
+                    None,
+                )
+            }
+        }
     }
 
     /// With `sessions.bind`: the upstream's own session id inside the
@@ -289,6 +397,7 @@ impl Checker {
     ) -> Option<Denial> {
         let snapshot = self.registry.snapshot();
         rec.generation = snapshot.generation;
+        rec.policy_digest = Some(snapshot.digest_hex());
         let route = self.route_key(req);
         let server = route.as_ref().and_then(|r| snapshot.catalog.route(r));
         let server_name = server.map_or("-", |s| s.name.as_str());
@@ -329,7 +438,7 @@ impl Checker {
         if let Some(d) = self.audience(req, caller, server) {
             return Some(log_deny(d, caller, &server.name, "", req.path));
         }
-        for call in &mcp.calls {
+        for (index, call) in mcp.calls.iter().enumerate() {
             let decision = snapshot.decide_access(&Access {
                 caller,
                 channel,
@@ -337,6 +446,12 @@ impl Checker {
                 message: call,
             });
             if decision.allowed {
+                if call.action == crate::policy::Action::CallTool
+                    && let Some(tool) = call.tool.as_deref()
+                    && snapshot.needs_approval(&server.name, tool, &decision)
+                {
+                    rec.held.push(index);
+                }
                 rec.decisions.push(decision);
                 if let Some(mut d) = self.drift(server, call) {
                     d.jsonrpc_id = call.id.clone().or_else(|| mcp.first_id().cloned());

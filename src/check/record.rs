@@ -38,6 +38,12 @@ pub struct DecisionRecord {
     pub outcome: Result<(), DenyReason>,
     /// Determining policy ids of the outcome (the denying ones on deny).
     pub policies: Vec<String>,
+    /// Indices into `mcp.calls` of allowed `tools/call`s held for approval.
+    pub held: Vec<usize>,
+    /// Hex digest of the policy snapshot that decided (approvals bind to it).
+    pub policy_digest: Option<String>,
+    /// The approval request a held call was matched with, and what became of it.
+    pub approval: Option<(String, &'static str)>,
     /// Generation of the policy and registry snapshot that decided.
     pub generation: u64,
     /// Time spent in mcp-authz on this Check.
@@ -57,6 +63,9 @@ impl Default for DecisionRecord {
             decisions: Vec::new(),
             outcome: Err(DenyReason::Internal),
             policies: Vec::new(),
+            held: Vec::new(),
+            policy_digest: None,
+            approval: None,
             generation: 0,
             latency: Duration::ZERO,
         }

@@ -112,11 +112,16 @@ async fn serve(
         crate::telemetry::Usage::start(registry.clone()).context("cannot start the usage tally")?,
     );
     observers.push(usage.clone());
-    let checker = Arc::new(
-        Checker::new(cfg.clone(), verifier.clone(), registry.clone())
-            .with_status_board(status.clone())
-            .with_observer(Arc::new(observers)),
-    );
+    let mut checker = Checker::new(cfg.clone(), verifier.clone(), registry.clone())
+        .with_status_board(status.clone())
+        .with_observer(Arc::new(observers));
+    if let Some(a) = &cfg.approvals {
+        let approvals = crate::approvals::Approvals::connect(a)
+            .await
+            .context("approvals.database: cannot open the approvals database")?;
+        checker = checker.with_approvals(Arc::new(approvals));
+    }
+    let checker = Arc::new(checker);
     let key = checker
         .binding_key()
         .cloned()

@@ -47,6 +47,9 @@ pub struct Config {
     pub responses: ResponsesConfig,
     /// MCP session handles bound to their caller (`sessions.*`).
     pub sessions: SessionsConfig,
+    /// Approvals of held tool calls (`approvals.*`); `None`: every call that
+    /// needs approval is refused (`approval_unavailable`).
+    pub approvals: Option<ApprovalsConfig>,
 }
 
 /// ext_proc's treatment of MCP responses (`responses.*`).
@@ -69,6 +72,33 @@ pub enum Unparsable {
     Deny,
     /// Let it through unfiltered (for a server known to answer oddly).
     Pass,
+}
+
+/// Where approvals live and how long they last (`approvals.*`).
+#[derive(Clone)]
+pub struct ApprovalsConfig {
+    /// sqlx database URL: `sqlite://ABSOLUTE?mode=rwc` or `postgres://...`.
+    pub database_url: Secret,
+    /// Whether the URL names PostgreSQL (else SQLite).
+    pub postgres: bool,
+    /// How long a pending request waits for an approver.
+    pub request_ttl: std::time::Duration,
+    /// How long an approved grant stays usable (once).
+    pub grant_ttl: std::time::Duration,
+    /// Base URL of the approvals page; the request id is appended.
+    pub approval_url: String,
+}
+
+impl std::fmt::Debug for ApprovalsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApprovalsConfig")
+            .field("database_url", &"<redacted>")
+            .field("postgres", &self.postgres)
+            .field("request_ttl", &self.request_ttl)
+            .field("grant_ttl", &self.grant_ttl)
+            .field("approval_url", &self.approval_url)
+            .finish()
+    }
 }
 
 /// Session binding (`sessions.*`).

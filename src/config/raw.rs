@@ -54,6 +54,7 @@ pub struct RawConfig {
     pub responses: RawResponses,
     #[serde(default)]
     pub sessions: RawSessions,
+    pub approvals: Option<RawApprovals>,
     /// `off`, `report` or `enforce`.
     pub pinning: Option<String>,
 }
@@ -72,6 +73,18 @@ pub struct RawResponses {
     /// `deny` or `pass`.
     pub unparsable: Option<String>,
     pub max_body_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApprovals {
+    /// `sqlite:PATH` (relative to base_dir) or `postgres://...`.
+    pub database: Option<String>,
+    /// A file holding the database URL (with its password).
+    pub database_url_file: Option<String>,
+    pub request_ttl: Option<String>,
+    pub grant_ttl: Option<String>,
+    pub approval_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -56,14 +56,17 @@ impl McpCall {
             Action::ListTools => "tools/list",
             Action::ReadResource => "resources/read",
             Action::GetPrompt => "prompts/get",
+            // Approving is done by a person, never through an MCP message.
+            Action::Approve => "",
         };
         let call_tool = action == Action::CallTool;
+        let on_tool = call_tool || action == Action::Approve;
         McpCall {
             id: None,
             method: method.to_owned(),
             action,
-            tool: tool.filter(|_| call_tool).map(str::to_owned),
-            name: tool.filter(|_| call_tool).map(str::to_owned),
+            tool: tool.filter(|_| on_tool).map(str::to_owned),
+            name: tool.filter(|_| on_tool).map(str::to_owned),
             arguments: call_tool.then(|| arguments.unwrap_or_default()),
             protocol_version: None,
             traceparent: None,

@@ -38,6 +38,8 @@ pub struct PolicyInfo {
     /// The `@message` annotation, with `{placeholders}` unexpanded.
     pub message: String,
     pub forbid: bool,
+    /// `@approval` on a permit: a `tools/call` it allows is held for approval.
+    pub approval: bool,
 }
 
 /// Diagnostic → (first label offset, full message including help).
@@ -143,6 +145,16 @@ pub fn load_policies(
                 )
             })?;
             let forbid = policy.effect() == Effect::Forbid;
+            let approval = policy.annotation("approval").is_some();
+            if approval && forbid {
+                return Err(PolicyError::new(
+                    file,
+                    at(st.text.find("@approval")),
+                    format!(
+                        "policy `{id}`: `@approval` holds a call a permit allows; a forbid cannot carry it"
+                    ),
+                ));
+            }
             set.add(policy.new_id(PolicyId::new(&id)))
                 .map_err(|e| PolicyError::new(file, at(None), e.to_string()))?;
             info.insert(
@@ -153,6 +165,7 @@ pub fn load_policies(
                     line: st.line,
                     message: msg,
                     forbid,
+                    approval,
                 },
             );
             texts.insert(id, (file.clone(), st.line, st.text.to_owned()));

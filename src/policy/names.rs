@@ -38,16 +38,20 @@ pub enum Action {
     ListTools,
     ReadResource,
     GetPrompt,
+    /// A person approves a held `tools/call` of a tool (human in the loop);
+    /// never an MCP message.
+    Approve,
 }
 
 impl Action {
     /// Every action, in index order.
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 6] = [
         Action::Connect,
         Action::CallTool,
         Action::ListTools,
         Action::ReadResource,
         Action::GetPrompt,
+        Action::Approve,
     ];
 
     /// Cedar action id.
@@ -58,6 +62,7 @@ impl Action {
             Action::ListTools => "list_tools",
             Action::ReadResource => "read_resource",
             Action::GetPrompt => "get_prompt",
+            Action::Approve => "approve",
         }
     }
 

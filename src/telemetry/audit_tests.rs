@@ -53,6 +53,7 @@ fn record(allowed: bool, calls: Vec<McpCall>) -> DecisionRecord {
         policies: vec!["p1".into()],
         generation: 3,
         latency: Duration::from_micros(1234),
+        ..DecisionRecord::default()
     }
 }
 

@@ -270,6 +270,9 @@ impl Config {
         let tracing = audit::tracing(&mut p, raw.tracing);
         let responses = responses::responses(&mut p, raw.responses);
         let sessions = responses::sessions(&mut p, raw.sessions, &base_dir);
+        let approvals = raw
+            .approvals
+            .map(|a| responses::approvals(&mut p, a, &base_dir, &listen));
         if !p.0.is_empty() {
             return Err(p.0);
         }
@@ -298,6 +301,7 @@ impl Config {
             tracing,
             responses,
             sessions,
+            approvals,
         })
     }
 }

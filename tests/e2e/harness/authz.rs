@@ -129,6 +129,12 @@ impl Authz {
         let config_path = dir.path().join("mcp-authz.yaml");
         // JSON is YAML: the file is read by the same loader as any YAML config.
         let mut config = authz_config(opts, sources, grpc_port, admin_port);
+        // Each mcp-authz keeps its approvals in its own SQLite file (tests
+        // that share a database, PostgreSQL included, set it in `patch`).
+        config["approvals"]["database"] = json!(format!(
+            "sqlite:{}",
+            dir.path().join("approvals.db").display()
+        ));
         patch(&mut config);
         let public_port: u16 = config["listen"]["public"]
             .as_str()
