@@ -185,6 +185,7 @@ fn via_explain(q: &Question, cfg: &Config, snap: &Snapshot) -> Answer {
         action: Some(q.action.to_owned()),
         channel: q.channel.map(str::to_owned),
         arguments: q.arguments.as_ref().map(Value::to_string),
+        requester: None,
         json: false,
     };
     let d = explain::decide(&args, cfg, snap).unwrap().decision;

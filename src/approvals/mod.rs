@@ -524,3 +524,59 @@ mod flow_tests {
         assert_eq!(a.get(&id).await.unwrap().unwrap().status, Status::Expired);
     }
 }
+
+#[cfg(test)]
+mod cedar_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn request(requester: &str, tool: &str) -> ApprovalRequest {
+        ApprovalRequest {
+            id: "apr_1".into(),
+            binding: String::new(),
+            requester: requester.into(),
+            issuer: "demo".into(),
+            surface: "ai-chat".into(),
+            server: "presto".into(),
+            tool: tool.into(),
+            arguments: "{}".into(),
+            arguments_digest: String::new(),
+            policy_digest: String::new(),
+            status: Status::Pending,
+            reported: false,
+            created_ms: 0,
+            expires_ms: 0,
+            decided_ms: None,
+            approver: None,
+            comment: None,
+            used_ms: None,
+        }
+    }
+
+    #[test]
+    fn the_shipped_policies_let_owners_approve_but_never_their_own_request() {
+        let cfg = crate::config::load(None).unwrap();
+        let snap = crate::authz::Snapshot::load(&cfg).unwrap();
+        let user = |name: &str, groups: &[&str]| {
+            let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+            Caller::stated_user(name, &groups, &[], None, &[]).unwrap()
+        };
+        let dan = user("dan", &["data-platform"]);
+        let eve = user("eve", &["ads-eng"]);
+        let alice_owner = user("alice", &["data-platform"]);
+        let r = request("alice", "run_query");
+        let d = may_approve(&snap, &dan, &r);
+        assert!(d.allowed, "{d:?}");
+        assert_eq!(d.policies, ["server-owners-approve"]);
+        let d = may_approve(&snap, &eve, &r);
+        assert!(!d.allowed);
+        let d = may_approve(&snap, &alice_owner, &r);
+        assert!(!d.allowed);
+        assert_eq!(d.policies, ["no-self-approval"]);
+        // spark's owner group is not presto's.
+        let spark_owner = user("sam", &["compute-platform"]);
+        assert!(!may_approve(&snap, &spark_owner, &r).allowed);
+        // A tool the registry does not list cannot be approved.
+        assert!(!may_approve(&snap, &dan, &request("alice", "no_such_tool")).allowed);
+    }
+}

@@ -43,6 +43,10 @@ pub struct Args {
     /// `tools/call` arguments as a JSON object.
     #[arg(long, value_name = "JSON")]
     pub arguments: Option<String>,
+    /// With `--action approve`: the user who asked for the held call
+    /// (`context.requester`).
+    #[arg(long, value_name = "USER")]
+    pub requester: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -99,12 +103,27 @@ pub fn decide(args: &Args, cfg: &Config, snap: &Snapshot) -> anyhow::Result<Expl
         None => None,
     };
     let message = McpCall::for_action(action, args.tool.as_deref(), arguments);
-    let decision = snap.decide_access(&Access {
-        caller: &caller,
-        channel: args.channel.as_deref(),
-        server: &args.server,
-        message: &message,
-    });
+    if args.requester.is_some() && action != Action::Approve {
+        bail!("--requester: only with --action approve");
+    }
+    let decision = if action == Action::Approve {
+        let mut q = Access {
+            caller: &caller,
+            channel: args.channel.as_deref(),
+            server: &args.server,
+            message: &message,
+        }
+        .query();
+        q.context.requester = args.requester.as_deref();
+        snap.decide(&q)
+    } else {
+        snap.decide_access(&Access {
+            caller: &caller,
+            channel: args.channel.as_deref(),
+            server: &args.server,
+            message: &message,
+        })
+    };
     Ok(Explained {
         caller,
         message,
