@@ -59,6 +59,10 @@ pub struct ResponseContext {
     /// Whether the request body was a JSON-RPC batch (then responses are
     /// matched to list requests by id only).
     pub batch: bool,
+    /// Whether the request was a body-less GET: the server's own SSE stream,
+    /// where a resumed stream (`Last-Event-ID`) may replay earlier answers,
+    /// list results included. Its list-shaped results are filtered too.
+    pub get: bool,
 }
 
 /// Serialized form; short keys keep the metadata small.
@@ -86,6 +90,8 @@ struct Wire {
     l: Vec<ListRequest>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     b: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    gt: bool,
 }
 
 /// Why a context is refused.
@@ -117,6 +123,7 @@ impl ResponseContext {
                 gn: self.generation,
                 l: self.lists.clone(),
                 b: self.batch,
+                gt: self.get,
             },
             Caller::Service(s) => Wire {
                 k: "service".into(),
@@ -130,6 +137,7 @@ impl ResponseContext {
                 gn: self.generation,
                 l: self.lists.clone(),
                 b: self.batch,
+                gt: self.get,
             },
         };
         // Serializing plain strings, numbers and JSON values cannot fail.
@@ -179,6 +187,7 @@ impl ResponseContext {
             generation: w.gn,
             lists: w.l,
             batch: w.b,
+            get: w.gt,
         })
     }
 }
@@ -201,6 +210,7 @@ mod tests {
                 method: "tools/list".into(),
             }],
             batch: true,
+            get: false,
         }
     }
 

@@ -78,7 +78,12 @@ async fn serve(
     let mut builder = tonic::transport::Server::builder()
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_keepalive_interval(Some(limits.http2_keepalive_interval))
-        .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout));
+        .http2_keepalive_timeout(Some(limits.http2_keepalive_timeout))
+        // Envoy resets each ext_proc stream when its HTTP request ends; under
+        // load many resets can land on streams not yet accepted, and h2's
+        // default limit (20) would then close Envoy's whole connection
+        // (GOAWAY), failing every Check on it. Envoy is the trusted peer here.
+        .http2_max_pending_accept_reset_streams(Some(limits.max_concurrent_streams as usize));
     if let Some(tls) = &cfg.listen.grpc_tls {
         builder = builder
             .tls_config(server_tls(tls)?)

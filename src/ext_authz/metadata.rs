@@ -48,6 +48,10 @@ pub fn response_context(rec: &DecisionRecord, key: &BindingKey) -> Option<(Strin
         generation: rec.generation,
         lists,
         batch: rec.mcp.as_ref().is_some_and(|m| m.batch),
+        get: rec
+            .mcp
+            .as_ref()
+            .is_some_and(|m| matches!(m.calls.as_slice(), [c] if c.method == "GET")),
     };
     Some((METADATA_KEY.to_owned(), string(ctx.seal(key))))
 }

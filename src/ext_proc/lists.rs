@@ -107,6 +107,21 @@ impl ListFilter<'_> {
         }
     }
 
+    /// On a GET stream (which may replay earlier answers), the list a
+    /// response's result is shaped like.
+    fn shaped_like_a_list(result: Option<&Value>) -> Option<&'static str> {
+        let result = result?.as_object()?;
+        [
+            ("tools", "tools/list"),
+            ("prompts", "prompts/list"),
+            ("resources", "resources/list"),
+            ("resourceTemplates", "resources/templates/list"),
+        ]
+        .into_iter()
+        .find(|(field, _)| result.get(*field).is_some_and(Value::is_array))
+        .map(|(_, method)| method)
+    }
+
     /// Filters one message in place; `true` when it changed.
     fn filter_message(
         &self,
@@ -133,7 +148,12 @@ impl ListFilter<'_> {
         if !obj.contains_key("result") {
             return Ok(false);
         }
-        let Some(method) = self.answered(obj.get("id"), batch) else {
+        let inferred = if self.ctx.get {
+            Self::shaped_like_a_list(obj.get("result"))
+        } else {
+            None
+        };
+        let Some(method) = self.answered(obj.get("id"), batch).or(inferred) else {
             return Ok(false);
         };
         let (field, action) = match method {

@@ -91,7 +91,42 @@ impl ExternalProcessor for ProcessorService {
                         break;
                     }
                 };
-                let reply = stream.handle(msg);
+                // Filtering a large list takes milliseconds of CPU: off the
+                // async workers, so that Checks never queue behind it.
+                let heavy =
+                    matches!(msg.request, Some(Msg::ResponseBody(_))) && stream.reads_body();
+                let (back, handled) = if heavy {
+                    match tokio::task::spawn_blocking(move || {
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            stream.handle(msg)
+                        }));
+                        (stream, r)
+                    })
+                    .await
+                    {
+                        Ok((s, r)) => (Some(s), r.ok()),
+                        Err(_) => (None, None),
+                    }
+                } else {
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        stream.handle(msg)
+                    }));
+                    (Some(stream), r.ok())
+                };
+                // A clean end of this stream would let Envoy pass the response
+                // unprocessed: a failure ends it with an error (Envoy: 500).
+                let (Some(s), Some(reply)) = (back, handled) else {
+                    tracing::error!(
+                        "ext_proc: processing a response failed; ending the stream with an error"
+                    );
+                    let _ = tx
+                        .send(Err(Status::internal(
+                            "mcp-authz could not process the response",
+                        )))
+                        .await;
+                    break;
+                };
+                stream = s;
                 let last = matches!(reply.response, Some(Reply::ImmediateResponse(_)));
                 if tx.send(Ok(reply)).await.is_err() || last {
                     break;
@@ -134,6 +169,11 @@ impl StreamState {
             body: Body::Untouched,
             removed: Removed::default(),
         }
+    }
+
+    /// Whether the current response's body is being read (a list to filter).
+    fn reads_body(&self) -> bool {
+        matches!(self.body, Body::Json(_) | Body::Sse(_))
     }
 
     fn handle(&mut self, msg: ProcessingRequest) -> ProcessingResponse {
@@ -182,7 +222,8 @@ impl StreamState {
         let Some(ctx) = &self.ctx else {
             return headers_reply(mutation, None);
         };
-        if !self.cfg.responses.filter_lists || ctx.lists.is_empty() || !success || h.end_of_stream {
+        let expects_list = !ctx.lists.is_empty() || ctx.get;
+        if !self.cfg.responses.filter_lists || !expects_list || !success || h.end_of_stream {
             return headers_reply(mutation, None);
         }
         let encoding = headers.get("content-encoding").map(str::trim);
@@ -193,6 +234,25 @@ impl StreamState {
                 .trim()
                 .to_ascii_lowercase()
         });
+        // A GET stream is read for replayed list results only when it is an
+        // event stream, identity-encoded (anything else is not an MCP stream
+        // and carries no JSON-RPC answer a client would read).
+        if ctx.get
+            && (media.as_deref() != Some("text/event-stream")
+                || encoding.is_some_and(|e| e != "identity"))
+        {
+            if encoding.is_some_and(|e| e != "identity") {
+                let e = ResponseError::Unparsable(format!(
+                    "a GET stream with content encoding `{}`",
+                    encoding.unwrap_or("")
+                ));
+                if self.cfg.responses.unparsable == Unparsable::Deny {
+                    self.log_unreadable(&e);
+                    return immediate(502, &error_body(self.ctx.as_ref(), &e));
+                }
+            }
+            return headers_reply(mutation, None);
+        }
         let body = match (encoding, media.as_deref()) {
             (None | Some("identity"), Some("application/json")) => Body::Json(Vec::new()),
             (None | Some("identity"), Some("text/event-stream")) => {

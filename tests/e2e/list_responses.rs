@@ -746,3 +746,53 @@ async fn a_tools_call_answer_passes_byte_for_byte() {
     assert_eq!(got.status, 200, "{got:?}");
     assert_eq!(got.text(), stream);
 }
+
+/// A resumed GET stream (`Last-Event-ID`) may replay earlier answers, a
+/// `tools/list` result among them: its list is filtered as on the POST
+/// stream, while replayed non-list answers and notifications pass byte for
+/// byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_replayed_on_a_resumed_get_stream_is_filtered() {
+    let s = ListStack::start().await;
+    let call_answer =
+        r#"{"jsonrpc":"2.0","id":9,"result":{"content":[{"type":"text","text":"ok"}]}}"#;
+    let stream = format!(
+        "{}{}id: s-4\r\nevent: message\r\ndata: {call_answer}\r\n\r\n{}",
+        sse_before(),
+        sse_list_event(&full_list_text()),
+        sse_after()
+    );
+    s.upstream
+        .answer(Scripted::sse(stream).in_chunks(64, Duration::from_millis(1)));
+    let resp = http_client()
+        .get(s.envoy.url(PRESTO))
+        .header("authorization", bearer(&fay()))
+        .header("accept", "text/event-stream")
+        .header("last-event-id", "s-0")
+        .send()
+        .await
+        .expect("GET");
+    let got = Got {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body: resp.bytes().await.expect("body").to_vec(),
+    };
+    assert_eq!(got.status, 200, "{got:?}\n{}", s.logs());
+    let text = got.text();
+    assert!(text.starts_with(&sse_before()), "{text}");
+    assert!(
+        text.contains(&format!("data: {call_answer}\r\n\r\n")),
+        "{text}"
+    );
+    assert!(text.ends_with(&sse_after()), "{text}");
+    assert!(!text.contains("get_revenue_metrics"), "{text}");
+    assert!(!text.contains("secret_tool"), "{text}");
+    let events = sse_events(&got.body);
+    let list = events
+        .iter()
+        .filter_map(|e| e.data())
+        .filter_map(|d| serde_json::from_str::<Value>(&d).ok())
+        .find(|v| v["result"]["tools"].is_array())
+        .expect("the replayed list");
+    assert_eq!(list["result"]["tools"], json!([run_query()]), "{text}");
+}
