@@ -147,6 +147,7 @@ fn context(cfg: &Config, key: &BindingKey, w: &Who, method: &str) -> ResponseCon
             method: method.to_owned(),
         }],
         batch: false,
+        get: false,
     };
     ResponseContext::open(key, &ctx.seal(key), &cfg.surfaces).unwrap()
 }

@@ -23,7 +23,7 @@ pub const SERVER_SCHEMA: &str =
 /// The `_meta` key our own fields are under.
 pub const META_KEY: &str = "dev.mcp-authz/registry";
 
-fn lowercase(headers: &HeaderMap) -> HashMap<String, String> {
+pub(super) fn lowercase(headers: &HeaderMap) -> HashMap<String, String> {
     let mut out: HashMap<String, String> = HashMap::new();
     for (k, v) in headers {
         let v = String::from_utf8_lossy(v.as_bytes()).into_owned();

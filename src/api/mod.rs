@@ -2,7 +2,8 @@
 //! ext_authz (mcp-authz authenticates these requests itself): the OAuth
 //! protected resource metadata (RFC 9728) of every registered server, and
 //! the registry API (`/v0.1/`, also served over gRPC on `listen.grpc`):
-//! which servers and tools the caller may use, and `CheckAccess`.
+//! which servers and tools the caller may use, and `CheckAccess`; and the
+//! approvals API (`/v0.1/approvals`) for held tool calls.
 //!
 //! Every answer about access comes from the decision core: listings from
 //! [`Snapshot::visible_to`], questions from [`Snapshot::decide_access`]. The
@@ -11,6 +12,7 @@
 //! secret, and only when `api.trust_forwarded_identity` is set.
 
 mod access;
+pub mod approvals;
 mod error;
 mod forwarded;
 mod grpc;
@@ -85,6 +87,18 @@ pub fn router(state: Arc<ApiState>) -> Router {
             get(http::get_version_split),
         )
         .route(&format!("{API_PREFIX}/access"), post(http::check_access))
+        .route(
+            &format!("{API_PREFIX}/approvals"),
+            get(approvals::list).post(approvals::decide_batch).layer(
+                axum::extract::DefaultBodyLimit::max(approvals::MAX_BODY_BYTES),
+            ),
+        )
+        .route(
+            &format!("{API_PREFIX}/approvals/{{id}}"),
+            get(approvals::get).post(approvals::decide).layer(
+                axum::extract::DefaultBodyLimit::max(approvals::MAX_BODY_BYTES),
+            ),
+        )
         .with_state(state)
 }
 

@@ -196,16 +196,17 @@ impl Approvals {
                     });
                 }
                 Status::Rejected if !last.reported => {
-                    self.store.mark_reported(&last.id).await?;
-                    return Ok(Gate::Rejected {
-                        id: last.id,
-                        approver: last.approver.unwrap_or_default(),
-                        comment: last.comment.unwrap_or_default(),
-                    });
+                    // Reported to exactly one retry; concurrent ones ask again.
+                    if self.store.mark_reported(&last.id).await? {
+                        return Ok(Gate::Rejected {
+                            id: last.id,
+                            approver: last.approver.unwrap_or_default(),
+                            comment: last.comment.unwrap_or_default(),
+                        });
+                    }
                 }
                 Status::Expired if !last.reported => {
-                    self.store.mark_reported(&last.id).await?;
-                    previous_expired = true;
+                    previous_expired = self.store.mark_reported(&last.id).await?;
                 }
                 Status::Rejected | Status::Expired | Status::Used => {}
             }

@@ -114,7 +114,7 @@ impl Store {
         let url = String::from_utf8_lossy(&cfg.database_url.0).into_owned();
         let pool = AnyPoolOptions::new()
             .max_connections(if cfg.postgres { 8 } else { 1 })
-            .acquire_timeout(std::time::Duration::from_secs(2))
+            .acquire_timeout(std::time::Duration::from_millis(400))
             .connect(&url)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
@@ -174,12 +174,14 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(super) async fn mark_reported(&self, id: &str) -> Result<(), ApprovalError> {
-        sqlx::query("UPDATE approvals SET reported = 1 WHERE id = $1")
+    /// Marks a rejection or expiry as reported: true for exactly one caller
+    /// (concurrent retries race for it; the others ask again).
+    pub(super) async fn mark_reported(&self, id: &str) -> Result<bool, ApprovalError> {
+        let done = sqlx::query("UPDATE approvals SET reported = 1 WHERE id = $1 AND reported = 0")
             .bind(id)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     /// Inserts a pending request; when another replica made one for the same

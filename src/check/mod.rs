@@ -37,6 +37,9 @@ use crate::store::Registry;
 
 /// Envoy per-route context extension naming the target server.
 pub const SERVER_EXTENSION: &str = "mcp_server";
+/// The longest a Check waits for the approvals database (Envoy's ext_authz
+/// timeout in the shipped configs is 1 s).
+const APPROVAL_GATE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 /// Header Envoy sets when `with_request_body` cut the body short.
 pub const PARTIAL_BODY_HEADER: &str = "x-envoy-auth-partial-body";
 
@@ -257,7 +260,7 @@ impl Checker {
             d.jsonrpc_id = mcp.first_id().cloned();
             Some(Box::new(d))
         };
-        let [index] = rec.held.as_slice() else {
+        let ([index], false) = (rec.held.as_slice(), mcp.batch) else {
             return deny(
                 DenyReason::ApprovalRequired,
                 "a call that needs approval must be sent on its own, not in a batch".into(),
@@ -283,7 +286,15 @@ impl Checker {
             arguments: call.arguments.as_ref(),
             policy_digest: rec.policy_digest.as_deref().unwrap_or(""),
         };
-        match approvals.gate(&held).await {
+        // Within Envoy's ext_authz timeout: a slow database is an outage.
+        let gated = tokio::time::timeout(APPROVAL_GATE_TIMEOUT, approvals.gate(&held))
+            .await
+            .unwrap_or_else(|_| {
+                Err(crate::approvals::ApprovalError::Refused(format!(
+                    "no answer from the approvals database within {APPROVAL_GATE_TIMEOUT:?}"
+                )))
+            });
+        match gated {
             Ok(Gate::Allowed { id, approver }) => {
                 tracing::info!(target: "mcp_authz::approvals", id = %id, approver = %approver, tool, "approved call used");
                 rec.approval = Some((id, "used"));

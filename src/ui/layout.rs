@@ -22,6 +22,7 @@ const STYLE: &str = include_str!("style.css");
 pub enum Nav {
     Servers,
     Me,
+    Approvals,
     SignIn,
     None,
 }
@@ -57,6 +58,7 @@ pub fn page(status: StatusCode, title: &str, head: &Header<'_>, main: Markup) ->
                         ul {
                             (nav(Nav::Servers, "/ui/", "Servers"))
                             (nav(Nav::Me, "/ui/me", "What can I use"))
+                            (nav(Nav::Approvals, "/ui/approvals", "Approvals"))
                             @if head.user.is_none() {
                                 (nav(Nav::SignIn, "/ui/signin", "Sign in"))
                             }

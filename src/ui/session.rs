@@ -32,7 +32,7 @@ pub struct SignIn {
 }
 
 /// The bearer token in the request's session cookie, if any.
-fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn cookie_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -82,7 +82,7 @@ pub async fn signed_in(state: &UiState, headers: &HeaderMap) -> Option<Arc<Ident
 
 /// Whether a state-changing POST comes from a page of this origin: browsers
 /// send `Origin` on every POST; it must name the host the request was sent to.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(super) fn same_origin(headers: &HeaderMap) -> bool {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     match (origin, host) {

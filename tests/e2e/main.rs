@@ -9,6 +9,8 @@
 
 mod harness;
 
+mod approvals;
+mod approvals_ui;
 mod audit;
 mod audit_trace;
 mod broken_files;

@@ -18,6 +18,7 @@ pub mod oidc;
 pub mod pki;
 pub mod policy_files;
 pub mod ports;
+pub mod postgres;
 pub mod process;
 pub mod rpc;
 pub mod tokens;
