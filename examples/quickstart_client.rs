@@ -7,6 +7,8 @@
 //! `cargo run --example quickstart_client -- --envoy http://127.0.0.1:10000 --mcp-authz-bin target/debug/mcp-authz`
 //!
 //! Tokens come from `<mcp-authz-bin> dev-token`, signed with the DEMO-ONLY key.
+//! The last step approves a held call through the approvals API
+//! (`POST /v0.1/approvals/{id}`, routed by the same Envoy).
 
 #[path = "demo_mcp_servers/client.rs"]
 mod client;
@@ -55,20 +57,25 @@ fn outcome(challenge: Option<&str>, text: String) -> Outcome {
     }
 }
 
-/// Reads the text of an rmcp error: a denial without `WWW-Authenticate` is
+/// The HTTP status and JSON-RPC error body in the text of an rmcp error:
 /// `... HTTP 403 Forbidden: {JSON-RPC error body}[, when send initialize request]`.
-fn classify(text: &str) -> Outcome {
-    let Some(i) = text.find("HTTP ") else {
-        return Outcome::Failed(text.to_owned());
-    };
+fn denial(text: &str) -> Option<(u16, &str, Option<Value>)> {
+    let i = text.find("HTTP ")?;
     let rest = &text[i + 5..];
-    let Some(status) = rest.get(..3).and_then(|s| s.parse::<u16>().ok()) else {
-        return Outcome::Failed(text.to_owned());
-    };
+    let status = rest.get(..3).and_then(|s| s.parse::<u16>().ok())?;
     let body = rest.find('{').and_then(|j| {
         let mut values = serde_json::Deserializer::from_str(&rest[j..]).into_iter::<Value>();
         values.next()?.ok()
     });
+    Some((status, rest, body))
+}
+
+/// Reads the text of an rmcp error: a denial without `WWW-Authenticate` is
+/// `... HTTP 403 Forbidden: {JSON-RPC error body}[, when send initialize request]`.
+fn classify(text: &str) -> Outcome {
+    let Some((status, rest, body)) = denial(text) else {
+        return Outcome::Failed(text.to_owned());
+    };
     let message = body
         .as_ref()
         .and_then(|b| b["error"]["message"].as_str())
@@ -87,24 +94,48 @@ fn show(outcome: &Outcome) {
     }
 }
 
+/// A `tools/call` as the client saw it: the outcome, the result text of an
+/// allowed call, and the `error.data.approval` object of a held one.
+struct Called {
+    outcome: Outcome,
+    result: Option<String>,
+    approval: Option<Value>,
+}
+
 struct Demo {
     args: Args,
     failures: Vec<String>,
 }
 
 impl Demo {
-    /// Mints a demo token: `[user, groups, business groups, surface]`.
+    /// Mints a demo token: `[user, groups, business groups, surface]`; an
+    /// empty business group or surface is left out of the token.
     fn token(&self, [user, groups, business_groups, surface]: [&str; 4]) -> anyhow::Result<String> {
-        let out = std::process::Command::new(&self.args.mcp_authz_bin)
-            .args(["dev-token", "--user", user, "--groups", groups])
-            .args(["--business-groups", business_groups, "--surface", surface])
+        let mut cmd = std::process::Command::new(&self.args.mcp_authz_bin);
+        cmd.args(["dev-token", "--user", user, "--groups", groups]);
+        if !business_groups.is_empty() {
+            cmd.args(["--business-groups", business_groups]);
+        }
+        if !surface.is_empty() {
+            cmd.args(["--surface", surface]);
+        }
+        let out = cmd
             .output()
             .with_context(|| format!("cannot run {}", self.args.mcp_authz_bin.display()))?;
         if !out.status.success() {
             bail!("dev-token failed: {}", String::from_utf8_lossy(&out.stderr));
         }
+        let or_none = |s: &str| {
+            if s.is_empty() {
+                "none".to_owned()
+            } else {
+                s.to_owned()
+            }
+        };
         println!(
-            "   token: {user}, groups {groups}, business group {business_groups}, surface {surface}"
+            "   token: {user}, groups {groups}, business group {}, surface {}",
+            or_none(business_groups),
+            or_none(surface)
         );
         Ok(String::from_utf8(out.stdout)?.trim().to_owned())
     }
@@ -126,14 +157,76 @@ impl Demo {
 
     /// `tools/call` with the transcript lines.
     async fn call(&self, client: &McpClient, tool: &str, args: Value) -> Outcome {
+        self.call_held(client, tool, args).await.outcome
+    }
+
+    /// `tools/call` with the transcript lines, keeping the result text and
+    /// the approval request of a held call.
+    async fn call_held(&self, client: &McpClient, tool: &str, args: Value) -> Called {
         println!("   tools/call {tool} {args}");
         match call_tool(client, tool, args).await {
             Ok(r) if r.is_error != Some(true) => {
-                println!("   result: {}", result_text(&r));
+                let text = result_text(&r);
+                println!("   result: {text}");
+                Called {
+                    outcome: Outcome::Allowed,
+                    result: Some(text),
+                    approval: None,
+                }
+            }
+            Ok(r) => Called {
+                outcome: Outcome::Failed(format!("tool error: {}", result_text(&r))),
+                result: None,
+                approval: None,
+            },
+            Err(e) => {
+                let text = error_text(&e);
+                let approval = denial(&text)
+                    .and_then(|(_, _, body)| body)
+                    .map(|b| b["error"]["data"]["approval"].clone())
+                    .filter(Value::is_object);
+                Called {
+                    outcome: outcome(e.auth_challenge(), text),
+                    result: None,
+                    approval,
+                }
+            }
+        }
+    }
+
+    /// `POST /v0.1/approvals/{id}` through Envoy: the approvals API, where
+    /// Cedar (action `approve`) decides who may approve. Allowed is a 200
+    /// whose request reads `approved` by `approver`.
+    async fn approve(&self, token: &str, id: &str, approver: &str, comment: &str) -> Outcome {
+        let url = format!("{}/v0.1/approvals/{id}", self.args.envoy);
+        let body = json!({"decision": "approve", "comment": comment});
+        println!("   POST {url} {body}");
+        let sent = reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(r) => r,
+            Err(e) => return Outcome::Failed(format!("POST {url}: {e}")),
+        };
+        let status = resp.status().as_u16();
+        let reply: Value = resp.json().await.unwrap_or(Value::Null);
+        let message = reply["message"].as_str().unwrap_or_default().to_owned();
+        match status {
+            200 if reply["status"] == "approved" && reply["approver"] == approver => {
+                let field = |k: &str| reply[k].as_str().unwrap_or_default().to_owned();
+                println!(
+                    "   request {id}: {} by {}, comment {:?}",
+                    field("status"),
+                    field("approver"),
+                    field("comment")
+                );
                 Outcome::Allowed
             }
-            Ok(r) => Outcome::Failed(format!("tool error: {}", result_text(&r))),
-            Err(e) => outcome(e.auth_challenge(), error_text(&e)),
+            401 | 403 => Outcome::Denied(status, message),
+            _ => Outcome::Failed(format!("HTTP {status}: {reply}")),
         }
     }
 
@@ -225,6 +318,93 @@ impl Demo {
         );
         let (o, _) = self.connect("experimental", Some(&alice)).await;
         self.expect("5", &o, Some((403, "dev-namespace")));
+
+        self.held(&alice).await
+    }
+
+    /// Step 6: a call held for a person's approval, approved once.
+    async fn held(&mut self, alice: &str) -> anyhow::Result<()> {
+        println!(
+            "\n== 6. alice in ai-chat: drop_table on Presto (destructive: a person must approve it)"
+        );
+        let (o, c) = self.connect("presto", Some(alice)).await;
+        self.expect("6 (connect)", &o, None);
+        let Some(c) = c else { return Ok(()) };
+        let drop = json!({"table": "tmp_scratch"});
+        let held = self.call_held(&c, "drop_table", drop.clone()).await;
+        self.expect(
+            "6 (held)",
+            &held.outcome,
+            Some((403, "drop_table needs a person's approval")),
+        );
+        let (id, url) = match &held.approval {
+            Some(a) => (
+                a["id"].as_str().unwrap_or_default().to_owned(),
+                a["url"].as_str().unwrap_or_default().to_owned(),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let pending = held
+            .approval
+            .as_ref()
+            .is_some_and(|a| a["status"] == "pending");
+        if id.starts_with("apr_") && pending && url.ends_with(&format!("/{id}")) {
+            println!("   [ok] approval request {id} is pending; approvers open {url}");
+        } else {
+            println!(
+                "   [UNEXPECTED] no pending approval request in the denial: {:?}",
+                held.approval
+            );
+            self.failures.push("6 (approval request)".into());
+            let _ = c.cancel().await;
+            return Ok(());
+        }
+
+        println!("\n   alice approves her own request");
+        let o = self.approve(alice, &id, "alice", "looks fine to me").await;
+        self.expect(
+            "6 (self-approval)",
+            &o,
+            Some((403, "nobody approves their own request")),
+        );
+
+        println!("\n   dana (data-platform, the owner group of Presto) approves it");
+        let dana = self.token(["dana", "data-platform", "", ""])?;
+        let o = self
+            .approve(&dana, &id, "dana", "scratch table, fine to drop")
+            .await;
+        self.expect("6 (approval)", &o, None);
+
+        println!("\n   alice sends the same call again: allowed, once");
+        let retry = self.call_held(&c, "drop_table", drop.clone()).await;
+        self.expect("6 (retry)", &retry.outcome, None);
+        let want = "dropped tmp_scratch (demo: nothing was dropped)";
+        if matches!(&retry.result, Some(r) if r.contains(want)) {
+            println!("   [ok] the tool ran");
+        } else if matches!(retry.outcome, Outcome::Allowed) {
+            println!("   [UNEXPECTED] the tool's result lacks {want:?}");
+            self.failures.push("6 (result)".into());
+        }
+
+        println!("\n   alice sends it once more: the approval was used, a new one is needed");
+        let again = self.call_held(&c, "drop_table", drop).await;
+        self.expect(
+            "6 (second retry)",
+            &again.outcome,
+            Some((403, "drop_table needs a person's approval")),
+        );
+        let new_id = again
+            .approval
+            .as_ref()
+            .and_then(|a| a["id"].as_str())
+            .unwrap_or_default();
+        if new_id.starts_with("apr_") && new_id != id {
+            println!("   [ok] a new approval request {new_id}");
+        } else {
+            println!("   [UNEXPECTED] want a new approval request, got {new_id:?} (first {id})");
+            self.failures.push("6 (new request)".into());
+        }
+        let _ = c.cancel().await;
         Ok(())
     }
 }

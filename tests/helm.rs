@@ -1012,7 +1012,11 @@ async fn a_rendered_pod_serves_the_quickstart_decisions_and_reloads_a_policy_con
         .await
         .unwrap();
     let names = client::tool_names(&fay_client).await.unwrap();
-    assert_eq!(names, ["run_query"], "fay's list lacks get_revenue_metrics");
+    assert_eq!(
+        names,
+        ["drop_table", "run_query"],
+        "fay's list lacks get_revenue_metrics"
+    );
     let err = client::call_tool(
         &fay_client,
         "get_revenue_metrics",

@@ -1,4 +1,4 @@
-//! The `presto` demo MCP server (data queries): tools `run_query` and `get_revenue_metrics`, with fixed fake data.
+//! The `presto` demo MCP server (data queries): tools `run_query` and `get_revenue_metrics`, with fixed fake data, and `drop_table` (destructive: the registry holds its calls for a person's approval; the demo drops nothing).
 
 use rmcp::{
     Json, ServerHandler,
@@ -43,6 +43,12 @@ pub struct RevenueMetrics {
     /// Revenue per region, in whole US dollars.
     pub regions: Vec<(String, u64)>,
     pub total: u64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DropTableArgs {
+    /// Name of the table to drop, e.g. "tmp_scratch".
+    pub table: String,
 }
 
 const REGIONS: [(&str, u64); 3] = [("NA", 4_210_000), ("EMEA", 2_870_000), ("APAC", 1_650_000)];
@@ -119,6 +125,14 @@ impl Presto {
             regions,
             total,
         }))
+    }
+
+    #[tool(
+        description = "Drop a table (needs an approval)",
+        annotations(destructive_hint = true)
+    )]
+    fn drop_table(&self, Parameters(args): Parameters<DropTableArgs>) -> String {
+        format!("dropped {} (demo: nothing was dropped)", args.table)
     }
 }
 

@@ -59,7 +59,7 @@ impl ServerName {
     /// Exact tool names the server lists, in `tools/list` order (sorted).
     pub fn tool_names(self) -> &'static [&'static str] {
         match self {
-            ServerName::Presto => &["get_revenue_metrics", "run_query"],
+            ServerName::Presto => &["drop_table", "get_revenue_metrics", "run_query"],
             ServerName::Spark => &["get_job_logs", "summarize_failure"],
             ServerName::Knowledge => &["rate_doc", "search_docs"],
             ServerName::Experimental => &["try_anything"],

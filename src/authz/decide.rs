@@ -535,7 +535,11 @@ mod tests {
         let names: Vec<_> = seen.iter().map(|v| v.server.name.as_str()).collect();
         assert_eq!(names, ["presto", "spark", "knowledge"]);
         let presto: Vec<_> = seen[0].tools.iter().map(|t| t.tool.name.as_str()).collect();
-        assert_eq!(presto, ["run_query"], "get_revenue_metrics needs ads-eng");
+        assert_eq!(
+            presto,
+            ["run_query", "drop_table"],
+            "get_revenue_metrics needs ads-eng"
+        );
         let none = snap.visible_to(&who(&[], "dev-playground"), None);
         let names: Vec<_> = none.iter().map(|v| v.server.name.as_str()).collect();
         assert_eq!(names, ["experimental"]);

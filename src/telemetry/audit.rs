@@ -3,7 +3,8 @@
 //! ([`super::audit_writer`]) so that no Check ever waits for a disk.
 //!
 //! A line never holds a token (the record has none); tool arguments appear
-//! only for tools on `audit.log_arguments`, truncated.
+//! only for tools on `audit.log_arguments`, truncated. A held `tools/call`
+//! adds the approval request's id and status.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,6 +55,14 @@ pub struct AuditLine<'a> {
     /// `tools/call` arguments of allow-listed tools, truncated.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub arguments: Vec<LoggedArguments<'a>>,
+    /// The approval request a held `tools/call` was matched with (only on
+    /// lines of such calls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<&'a str>,
+    /// What became of it in this Check: `pending`, `used`, `rejected` (the
+    /// Check's status word, see `DecisionRecord::approval`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_status: Option<&'static str>,
 }
 
 /// Arguments of one `tools/call`.
@@ -155,6 +164,8 @@ impl AuditFormat {
             generation: rec.generation,
             latency_us: u64::try_from(rec.latency.as_micros()).unwrap_or(u64::MAX),
             arguments,
+            approval_id: rec.approval.as_ref().map(|(id, _)| id.as_str()),
+            approval_status: rec.approval.as_ref().map(|(_, status)| *status),
         }
     }
 }

@@ -142,6 +142,26 @@ fn sampling_spreads_allows_and_never_drops_denials() {
 }
 
 #[test]
+fn a_held_call_names_its_approval_and_other_lines_do_not() {
+    let f = AuditFormat::new(&cfg());
+    let mut held = record(false, vec![call("drop_table", json!({"table": "t"}))]);
+    held.outcome = Err(DenyReason::ApprovalRequired);
+    held.approval = Some(("apr_0123".into(), "pending"));
+    let v = parsed(&f, &held);
+    assert_eq!(v["approval_id"], "apr_0123");
+    assert_eq!(v["approval_status"], "pending");
+    assert_eq!(v["reason"], "approval_required");
+    let mut used = record(true, vec![call("drop_table", json!({"table": "t"}))]);
+    used.approval = Some(("apr_0123".into(), "used"));
+    let v = parsed(&f, &used);
+    assert_eq!(v["approval_status"], "used");
+    assert_eq!(v["decision"], "allow");
+    let plain = parsed(&f, &record(true, vec![call("run_query", json!({}))]));
+    assert_eq!(plain.get("approval_id"), None, "{plain}");
+    assert_eq!(plain.get("approval_status"), None, "{plain}");
+}
+
+#[test]
 fn a_failed_authentication_is_logged_without_a_caller() {
     let f = AuditFormat::new(&cfg());
     let rec = DecisionRecord {

@@ -1,16 +1,22 @@
 //! Prometheus metrics (`/metrics` on the admin port, OpenMetrics text via the
 //! `prometheus-client` crate): counted from every [`DecisionRecord`] on the
 //! Check path (atomics only, label values bounded by the registry), plus
-//! state read at scrape time (see `metrics_scrape`).
+//! state read at scrape time (see `metrics_scrape`). Approvals add a gauge of
+//! pending requests read from the approvals database in the background
+//! ([`Metrics::watch_approvals`], never on the Check path) and the time people
+//! take to decide ([`Metrics::approval_decided`], called where they decide).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry as PromRegistry;
 
+use crate::approvals::{ApprovalError, ApprovalRequest, Approvals};
 use crate::authz::Snapshot;
 use crate::check::{DecisionObserver, DecisionRecord};
 use crate::jwt::Verifier;
@@ -63,6 +69,46 @@ const LATENCY_BUCKETS: [f64; 16] = [
     0.05, 0.1, 0.25, 0.5, 1.0,
 ];
 
+/// Time from an approval request to a person's decision, in seconds: 1 s to
+/// 1 day (the default `approvals.request_ttl`); longer waits land in `+Inf`.
+const APPROVAL_LATENCY_BUCKETS: [f64; 14] = [
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1_800.0, 3_600.0, 7_200.0, 14_400.0, 28_800.0,
+    86_400.0,
+];
+
+/// `outcome` values of `mcp_authz_approvals_total`, each exposed from the
+/// start (at 0) so that rates and dashboards work before the first one.
+pub const APPROVAL_OUTCOMES: [&str; 5] = ["requested", "pending", "used", "rejected", "expired"];
+
+/// The `outcome`s a Check's approval status counts as: `requested` (a new
+/// request was made), `pending` (a retry while the request waits), `used` (an
+/// approved grant was used), `rejected` (a rejection was reported), `expired`
+/// (a new request because the previous request or grant expired: also
+/// `requested`). Any other status counts nothing (labels stay bounded).
+pub fn approval_outcomes(status: &str) -> &'static [&'static str] {
+    match status {
+        "requested" => &["requested"],
+        "pending" => &["pending"],
+        "used" => &["used"],
+        "rejected" => &["rejected"],
+        "expired" => &["requested", "expired"],
+        _ => &[],
+    }
+}
+
+/// Labels of `mcp_authz_approvals_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApprovalOutcomeLabel {
+    pub outcome: &'static str,
+}
+
+/// Labels of `mcp_authz_approval_latency_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApprovalDecisionLabel {
+    /// `approved` or `rejected`.
+    pub decision: &'static str,
+}
+
 /// Labels of `mcp_authz_decisions_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabels {
@@ -92,6 +138,10 @@ fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
 }
 
+fn approval_latency_histogram() -> Histogram {
+    Histogram::new(APPROVAL_LATENCY_BUCKETS)
+}
+
 /// Every metric counted on the Check path, and the registry encoding them.
 pub struct Metrics {
     registry: PromRegistry,
@@ -103,6 +153,9 @@ pub struct Metrics {
     time_saved: Family<ToolLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     shadow_disagreements: Family<ToolLabels, Counter>,
     evaluation_errors: Family<ToolLabels, Counter>,
+    approvals: Family<ApprovalOutcomeLabel, Counter>,
+    approvals_pending: Gauge,
+    approval_latency: Family<ApprovalDecisionLabel, Histogram, fn() -> Histogram>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -112,6 +165,10 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
+    /// How often `serve` has [`Metrics::watch_approvals`] read the number of
+    /// pending requests.
+    pub const APPROVALS_PENDING_INTERVAL: Duration = Duration::from_secs(15);
+
     /// All metrics, reading reload, registry and key state from `store` and
     /// `verifier` at scrape time.
     pub fn new(store: Arc<Registry>, verifier: Arc<Verifier>) -> Self {
@@ -159,6 +216,31 @@ impl Metrics {
             "Messages whose Cedar evaluation reported at least one policy error",
             evaluation_errors.clone(),
         );
+        let approvals = Family::default();
+        registry.register(
+            "mcp_authz_approvals",
+            "Held tools/calls seen by Checks, by outcome: requested (a new approval request), pending (a retry while its request waits), used (an approved grant used), rejected (a rejection reported), expired (a new request because the previous one or its grant expired; also counted as requested)",
+            approvals.clone(),
+        );
+        for outcome in APPROVAL_OUTCOMES {
+            let _ = approvals.get_or_create(&ApprovalOutcomeLabel { outcome });
+        }
+        let approvals_pending = Gauge::default();
+        registry.register(
+            "mcp_authz_approvals_pending",
+            "Approval requests waiting for a person (read from the approvals database in the background; 0 without one)",
+            approvals_pending.clone(),
+        );
+        let approval_latency =
+            Family::new_with_constructor(approval_latency_histogram as fn() -> Histogram);
+        registry.register(
+            "mcp_authz_approval_latency_seconds",
+            "Time from an approval request to a person's decision, by decision (approved/rejected)",
+            approval_latency.clone(),
+        );
+        for decision in ["approved", "rejected"] {
+            let _ = approval_latency.get_or_create(&ApprovalDecisionLabel { decision });
+        }
         registry.register_collector(Box::new(StateCollector::new(store.clone(), verifier)));
         Metrics {
             registry,
@@ -170,7 +252,66 @@ impl Metrics {
             time_saved,
             shadow_disagreements,
             evaluation_errors,
+            approvals,
+            approvals_pending,
+            approval_latency,
         }
+    }
+
+    /// Records a person's decision on an approval request (the web UI and
+    /// the API call this after `Approvals::decide` returned `request`):
+    /// observes `decided_ms - created_ms` in `mcp_authz_approval_latency_seconds`.
+    /// A request without a decision time observes nothing.
+    pub fn approval_decided(&self, request: &ApprovalRequest, approved: bool) {
+        let Some(decided) = request.decided_ms else {
+            return;
+        };
+        let millis = decided.saturating_sub(request.created_ms).max(0);
+        let decision = if approved { "approved" } else { "rejected" };
+        self.approval_latency
+            .get_or_create(&ApprovalDecisionLabel { decision })
+            .observe(millis as f64 / 1000.0);
+    }
+
+    /// Sets `mcp_authz_approvals_pending` from the approvals database now
+    /// (pending requests past their expiry are expired first; at most the
+    /// 500 that `Approvals::pending` returns are counted).
+    ///
+    /// # Errors
+    /// When the database fails; the gauge keeps its last value.
+    pub async fn refresh_approvals_pending(
+        &self,
+        approvals: &Approvals,
+    ) -> Result<usize, ApprovalError> {
+        refresh_pending(&self.approvals_pending, approvals).await
+    }
+
+    /// Keeps `mcp_authz_approvals_pending` current: reads the database now
+    /// and then every `every` in a background task (the Check path never
+    /// waits for it), until the returned task is aborted.
+    pub fn watch_approvals(
+        &self,
+        approvals: Arc<Approvals>,
+        every: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let gauge = self.approvals_pending.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failing = false;
+            loop {
+                tick.tick().await;
+                match refresh_pending(&gauge, &approvals).await {
+                    Ok(_) => failing = false,
+                    // Logged once per outage, not on every tick.
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::warn!(target: "mcp_authz::approvals", error = %e, "cannot count pending approvals; mcp_authz_approvals_pending keeps its last value");
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
     }
 
     /// The OpenMetrics text exposition of every metric.
@@ -221,6 +362,13 @@ impl Metrics {
                 gen_ai_tool_name: tool,
             })
             .observe(secs);
+        if let Some((_, status)) = &r.approval {
+            for outcome in approval_outcomes(status) {
+                self.approvals
+                    .get_or_create(&ApprovalOutcomeLabel { outcome })
+                    .inc();
+            }
+        }
         for (call, d) in calls.iter().zip(&r.decisions) {
             let labels = || ToolLabels {
                 server: server_label.to_owned(),
@@ -246,6 +394,12 @@ impl Metrics {
     }
 }
 
+async fn refresh_pending(gauge: &Gauge, approvals: &Approvals) -> Result<usize, ApprovalError> {
+    let n = approvals.pending().await?.len();
+    gauge.set(i64::try_from(n).unwrap_or(i64::MAX));
+    Ok(n)
+}
+
 impl DecisionObserver for Metrics {
     fn record(&self, record: &DecisionRecord) {
         let snap = self.store.snapshot();
@@ -255,7 +409,7 @@ impl DecisionObserver for Metrics {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::authz::{Decision, DecisionReason};
     use crate::check::DenyReason;
@@ -430,5 +584,280 @@ mod tests {
         assert!(!text.contains(
             r#"mcp_authz_tool_invocations_total{server="presto",tool="get_revenue_metrics"}"#
         ));
+    }
+
+    /// The value of the sample line that is exactly `series`.
+    fn sample(text: &str, series: &str) -> f64 {
+        let l = line(text, &format!("{series} "));
+        l[series.len() + 1..].parse().unwrap()
+    }
+
+    fn approval(status: &'static str) -> DecisionRecord {
+        DecisionRecord {
+            approval: Some(("apr_x".into(), status)),
+            ..call(Some("presto"), tool("drop_table"), Some(decision(true)))
+        }
+    }
+
+    #[test]
+    fn approval_outcomes_are_exposed_from_the_start_and_counted_from_checks() {
+        let m = metrics();
+        let before = m.encode().unwrap();
+        for outcome in APPROVAL_OUTCOMES {
+            let series = format!(r#"mcp_authz_approvals_total{{outcome="{outcome}"}}"#);
+            assert_eq!(sample(&before, &series), 0.0, "{before}");
+        }
+        assert_eq!(sample(&before, "mcp_authz_approvals_pending"), 0.0);
+        for status in [
+            "requested",
+            "pending",
+            "pending",
+            "used",
+            "rejected",
+            "expired",
+            "bogus",
+        ] {
+            m.record(&approval(status));
+        }
+        // A Check without an approval counts none.
+        m.record(&call(
+            Some("presto"),
+            tool("run_query"),
+            Some(decision(true)),
+        ));
+        let text = m.encode().unwrap();
+        let n = |outcome: &str| {
+            sample(
+                &text,
+                &format!(r#"mcp_authz_approvals_total{{outcome="{outcome}"}}"#),
+            )
+        };
+        // An expiry makes a new request: counted as both.
+        assert_eq!(n("requested"), 2.0, "{text}");
+        assert_eq!(n("pending"), 2.0);
+        assert_eq!(n("used"), 1.0);
+        assert_eq!(n("rejected"), 1.0);
+        assert_eq!(n("expired"), 1.0);
+        assert!(!text.contains("bogus"), "{text}");
+    }
+
+    fn decided(created_ms: i64, decided_ms: Option<i64>) -> ApprovalRequest {
+        ApprovalRequest {
+            id: "apr_1".into(),
+            binding: String::new(),
+            requester: "alice".into(),
+            issuer: "demo".into(),
+            surface: "ai-chat".into(),
+            server: "presto".into(),
+            tool: "drop_table".into(),
+            arguments: "{}".into(),
+            arguments_digest: String::new(),
+            policy_digest: String::new(),
+            status: crate::approvals::Status::Approved,
+            reported: false,
+            created_ms,
+            expires_ms: created_ms + 1,
+            decided_ms,
+            approver: Some("dana".into()),
+            comment: None,
+            used_ms: None,
+        }
+    }
+
+    #[test]
+    fn approval_latency_is_decision_time_minus_request_time_by_decision() {
+        let m = metrics();
+        m.approval_decided(&decided(1_000, Some(91_000)), true);
+        m.approval_decided(&decided(5_000, Some(5_500)), false);
+        // Not decided: nothing to observe.
+        m.approval_decided(&decided(5_000, None), true);
+        let text = m.encode().unwrap();
+        let h = "mcp_authz_approval_latency_seconds";
+        let approved = r#"decision="approved""#;
+        assert_eq!(sample(&text, &format!("{h}_count{{{approved}}}")), 1.0);
+        assert_eq!(sample(&text, &format!("{h}_sum{{{approved}}}")), 90.0);
+        // 90 s falls in the 120 s bucket, not the 60 s one.
+        let bucket = |d: &str, le: &str| sample(&text, &format!(r#"{h}_bucket{{le="{le}",{d}}}"#));
+        assert_eq!(bucket(approved, "60.0"), 0.0, "{text}");
+        assert_eq!(bucket(approved, "120.0"), 1.0, "{text}");
+        let rejected = r#"decision="rejected""#;
+        assert_eq!(sample(&text, &format!("{h}_sum{{{rejected}}}")), 0.5);
+        assert_eq!(bucket(rejected, "1.0"), 1.0);
+    }
+
+    /// An approvals store on a fresh SQLite file.
+    async fn approvals(dir: &std::path::Path) -> Arc<Approvals> {
+        let cfg = crate::config::ApprovalsConfig {
+            database_url: crate::config::Secret(Arc::from(
+                format!("sqlite://{}?mode=rwc", dir.join("a.db").display()).as_bytes(),
+            )),
+            postgres: false,
+            request_ttl: Duration::from_secs(3600),
+            grant_ttl: Duration::from_secs(600),
+            approval_url: "http://127.0.0.1:9192/ui/approvals".into(),
+        };
+        Arc::new(Approvals::connect(&cfg).await.expect("sqlite"))
+    }
+
+    #[tokio::test]
+    async fn the_pending_gauge_follows_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = approvals(dir.path()).await;
+        let m = metrics();
+        let alice = crate::identity::Caller::stated_user("alice", &[], &[], None, &[]).unwrap();
+        let mut ids = Vec::new();
+        for table in ["t1", "t2"] {
+            let args = serde_json::json!({ "table": table });
+            let held = crate::approvals::HeldCall {
+                caller: &alice,
+                surface: None,
+                server: "presto",
+                tool: "drop_table",
+                arguments: args.as_object(),
+                policy_digest: "p",
+            };
+            match store.gate(&held).await.unwrap() {
+                crate::approvals::Gate::Pending { id, .. } => ids.push(id),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(m.refresh_approvals_pending(&store).await.unwrap(), 2);
+        assert_eq!(
+            sample(&m.encode().unwrap(), "mcp_authz_approvals_pending"),
+            2.0
+        );
+        store
+            .decide(&ids[0], "dana", true, "")
+            .await
+            .unwrap()
+            .unwrap();
+        // The background task reads the database on its own.
+        let task = m.watch_approvals(store.clone(), Duration::from_millis(20));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while sample(&m.encode().unwrap(), "mcp_authz_approvals_pending") != 1.0 {
+            assert!(std::time::Instant::now() < deadline, "gauge never read 1");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        store
+            .decide(&ids[1], "dana", false, "no")
+            .await
+            .unwrap()
+            .unwrap();
+        while sample(&m.encode().unwrap(), "mcp_authz_approvals_pending") != 0.0 {
+            assert!(std::time::Instant::now() < deadline, "gauge never read 0");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        task.abort();
+    }
+
+    /// A real Check of a held `tools/call` (DEMO-ONLY token, quickstart
+    /// policies and registry, a SQLite approvals store) reaches the metrics
+    /// and the audit line with its approval id and status.
+    #[tokio::test]
+    async fn held_checks_reach_the_metrics_and_the_audit_line() {
+        use crate::check::{Checker, DenyReason, Outcome, RequestView};
+        use crate::cli::{ConfigArg, MembershipArgs, dev_token};
+        let dir = tempfile::tempdir().unwrap();
+        let store = approvals(dir.path()).await;
+        let cfg = Arc::new(crate::config::load(None).unwrap());
+        let verifier = Arc::new(Verifier::new(&cfg).unwrap());
+        let registry = Arc::new(Registry::load(cfg.clone()).unwrap());
+        let m = Arc::new(Metrics::new(registry.clone(), verifier.clone()));
+        let checker = Checker::new(cfg.clone(), verifier, registry)
+            .with_observer(m.clone())
+            .with_approvals(store.clone());
+        let token = dev_token::mint(
+            &dev_token::Args {
+                config: ConfigArg { config: None },
+                user: "alice".into(),
+                member: MembershipArgs {
+                    groups: vec!["ads-eng".into()],
+                    business_groups: vec!["ads".into()],
+                    surface: Some("ai-chat".into()),
+                },
+                expires_in: "1h".into(),
+                issuer: None,
+            },
+            &cfg,
+        )
+        .unwrap();
+        let headers: std::collections::HashMap<String, String> = [
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("authorization".to_owned(), format!("Bearer {token}")),
+        ]
+        .into();
+        let ext: std::collections::HashMap<String, String> =
+            [("mcp_server".to_owned(), "presto".to_owned())].into();
+        let body = serde_json::json!({
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "drop_table", "arguments": {"table": "tmp_scratch"}},
+        })
+        .to_string();
+        let view = RequestView {
+            headers: Some(&headers),
+            method: "POST",
+            path: "/mcp/presto",
+            host: "127.0.0.1:10000",
+            body: body.as_bytes(),
+            context_extensions: Some(&ext),
+            source_principal: "",
+            declared_size: Some(body.len() as u64),
+        };
+        let audit = super::super::AuditFormat::new(&crate::config::AuditConfig::default());
+        let audited = |rec: &DecisionRecord| {
+            let line = audit.line(rec, std::time::SystemTime::now()).unwrap();
+            serde_json::from_str::<serde_json::Value>(&line).unwrap()
+        };
+        let (held, rec) = checker.check_recorded(&view).await;
+        let Outcome::Deny(d) = held else {
+            panic!("a held call is denied")
+        };
+        assert_eq!(d.reason, DenyReason::ApprovalRequired);
+        let pending = store.pending().await.unwrap();
+        let [request] = pending.as_slice() else {
+            panic!("one pending request: {pending:?}")
+        };
+        let line = audited(&rec);
+        assert_eq!(line["approval_id"], request.id.as_str(), "{line}");
+        assert_eq!(line["approval_status"], "pending", "{line}");
+        assert_eq!(line["reason"], "approval_required");
+        store
+            .decide(&request.id, "dana", true, "ok")
+            .await
+            .unwrap()
+            .unwrap();
+        let (allowed, rec) = checker.check_recorded(&view).await;
+        assert!(matches!(allowed, Outcome::Allow { .. }), "{allowed:?}");
+        let line = audited(&rec);
+        assert_eq!(line["approval_id"], request.id.as_str(), "{line}");
+        assert_eq!(line["approval_status"], "used", "{line}");
+        let text = m.encode().unwrap();
+        let n = |outcome: &str| {
+            sample(
+                &text,
+                &format!(r#"mcp_authz_approvals_total{{outcome="{outcome}"}}"#),
+            )
+        };
+        assert_eq!(n("used"), 1.0, "{text}");
+        // The first Check made the request (counted as `requested` once the
+        // Check tells a new request from a waiting one, else as `pending`).
+        assert_eq!(n("requested") + n("pending"), 1.0, "{text}");
+        // A Check without an approval (an ordinary call) has no such fields.
+        let plain = serde_json::json!({
+            "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "run_query", "arguments": {"sql": "SELECT 1"}},
+        })
+        .to_string();
+        let (ok, rec) = checker
+            .check_recorded(&RequestView {
+                body: plain.as_bytes(),
+                declared_size: Some(plain.len() as u64),
+                ..view
+            })
+            .await;
+        assert!(matches!(ok, Outcome::Allow { .. }), "{ok:?}");
+        let line = audited(&rec);
+        assert!(line.get("approval_id").is_none(), "{line}");
+        assert!(line.get("approval_status").is_none(), "{line}");
     }
 }

@@ -72,7 +72,10 @@ impl Person {
 fn alice_expected() -> Listing {
     listing(&[
         ("knowledge", &["search_docs", "rate_doc"]),
-        ("presto", &["run_query", "get_revenue_metrics"]),
+        (
+            "presto",
+            &["run_query", "get_revenue_metrics", "drop_table"],
+        ),
         ("spark", &[]),
     ])
 }
@@ -86,7 +89,7 @@ fn mallory_expected() -> Listing {
 fn fiona_expected() -> Listing {
     listing(&[
         ("knowledge", &["search_docs", "rate_doc"]),
-        ("presto", &["run_query"]),
+        ("presto", &["run_query", "drop_table"]),
         ("spark", &[]),
     ])
 }
@@ -129,7 +132,10 @@ fn explain(p: &Person, server: &str, tool: Option<&str>) -> bool {
 /// Every server and tool of the registry, asked of `explain` one by one.
 fn explained(p: &Person) -> Listing {
     let all = listing(&[
-        ("presto", &["run_query", "get_revenue_metrics"]),
+        (
+            "presto",
+            &["run_query", "get_revenue_metrics", "drop_table"],
+        ),
         ("spark", &["get_job_logs", "summarize_failure"]),
         ("knowledge", &["search_docs", "rate_doc"]),
         ("experimental", &["try_anything"]),

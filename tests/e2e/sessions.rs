@@ -218,7 +218,7 @@ async fn a_session_serves_the_user_who_opened_it_and_nobody_else() {
     assert_eq!(got.status, 200, "{got:?}\n{}", logs());
     assert_eq!(
         tool_names(&got.message()),
-        ["get_revenue_metrics", "run_query"]
+        ["drop_table", "get_revenue_metrics", "run_query"]
     );
     let stream = send("GET", &presto, &alice, &[&handle], None).await;
     assert_eq!(stream.status, 200, "{stream:?}\n{}", logs());
@@ -239,7 +239,7 @@ async fn a_session_serves_the_user_who_opened_it_and_nobody_else() {
     // The session survived dave's DELETE.
     let got = send("POST", &presto, &alice, &[&handle], Some(&list(5))).await;
     assert_eq!(got.status, 200, "{got:?}\n{}", logs());
-    assert_eq!(tool_names(&got.message()).len(), 2);
+    assert_eq!(tool_names(&got.message()).len(), 3);
 
     // Anything but the exact handle, on its own server, is refused.
     let flipped_id = flip(&handle, "mcpz1.".len() + 1);

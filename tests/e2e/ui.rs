@@ -142,7 +142,13 @@ async fn server_page_lists_tools_with_flags_and_minutes_saved() {
         let name = tool["name"].as_str().unwrap();
         let row = text_of(&mut b, &format!("tool-{name}"));
         assert!(row.contains(tool["description"].as_str().unwrap()), "{row}");
-        assert!(row.contains("read-only"), "{row}");
+        for (key, flag) in [
+            ("read_only", "read-only"),
+            ("destructive", "destructive"),
+            ("requires_approval", "requires approval"),
+        ] {
+            assert_eq!(row.contains(flag), tool[key] == true, "{flag}: {row}");
+        }
         assert!(
             row.contains(&tool["minutes_saved_per_call"].to_string()),
             "{row}"
