@@ -196,7 +196,8 @@ fn files_of(dir: &str, ext: &str) -> BTreeMap<String, String> {
 fn quickstart_values(upstreams: &BTreeMap<String, String>) -> Value {
     let mut cfg = read_yaml(&repo("examples/quickstart/mcp-authz.yaml"));
     let obj = cfg.as_object_mut().unwrap();
-    for chart_owned in ["listen", "policies", "registry", "base_dir"] {
+    // `approvals` too: the quickstart's SQLite path is a checkout's, not a pod's.
+    for chart_owned in ["listen", "policies", "registry", "base_dir", "approvals"] {
         obj.remove(chart_owned);
     }
     obj.insert(
@@ -1252,4 +1253,58 @@ fn the_containerfile_builds_the_binary_and_runs_it_as_non_root_on_distroless() {
     }
     // The binary embeds examples/quickstart (the default configuration).
     assert!(copied.iter().any(|c| c == "examples/quickstart/"));
+}
+
+#[test]
+fn approvals_use_the_shared_postgresql_secret_or_a_per_pod_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, v: Value| values_file(dir.path(), name, &v);
+    let config = |r: &Rendered| -> Value {
+        serde_saphyr::from_str(&r.config_map("mcp-authz-config")["mcp-authz.yaml"]).unwrap()
+    };
+    let volume = |r: &Rendered, name: &str| {
+        r.pod_spec()["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .cloned()
+    };
+    // Default: no approvals section, so held calls are refused (documented).
+    assert!(config(&render(&[])).get("approvals").is_none());
+    // The shared PostgreSQL URL comes from a Secret as a file.
+    let pg_values = file(
+        "pg.json",
+        json!({
+            "config": {"approvals": {"grant_ttl": "10m"}},
+            "secrets": {"approvalsDatabase": {"existingSecret": "approvals-db", "key": "url"}},
+        }),
+    );
+    let pg = render(&[&pg_values]);
+    let a = &config(&pg)["approvals"];
+    assert_eq!(a["database_url_file"], "secrets/approvals-db/url", "{a}");
+    assert_eq!(a["grant_ttl"], "10m");
+    assert!(a.get("database").is_none());
+    assert_eq!(
+        volume(&pg, "approvals-db").unwrap()["secret"]["secretName"],
+        "approvals-db"
+    );
+    // Without the Secret: SQLite on a writable per-pod volume.
+    let sqlite_values = file("sqlite.json", json!({"config": {"approvals": {}}}));
+    let sqlite = render(&[&sqlite_values]);
+    assert_eq!(
+        config(&sqlite)["approvals"]["database"],
+        "sqlite:/var/lib/mcp-authz/approvals.db"
+    );
+    assert!(volume(&sqlite, "approvals-data").unwrap()["emptyDir"].is_object());
+    // Both at once is refused.
+    let both_values = file(
+        "both.json",
+        json!({
+            "config": {"approvals": {"database": "postgres://x/y"}},
+            "secrets": {"approvalsDatabase": {"existingSecret": "approvals-db", "key": "url"}},
+        }),
+    );
+    let both = helm_template(&[&both_values]);
+    assert!(both.is_err(), "{both:?}");
 }

@@ -59,6 +59,9 @@ pub enum Gate {
         url: String,
         /// Why a new request was made: a previous grant of this call expired.
         previous_expired: bool,
+        /// This gate made the request (else it was already pending, here or
+        /// on another replica).
+        created: bool,
     },
     /// An approver rejected this exact call (reported once; the next retry
     /// asks again).
@@ -73,7 +76,12 @@ pub enum Gate {
 pub struct Approvals {
     store: store::Store,
     cfg: ApprovalsConfig,
+    /// Told of every decision a person records (metrics).
+    on_decided: Option<DecisionHook>,
 }
+
+/// Called with each request a person decided and whether it was approved.
+pub type DecisionHook = Box<dyn Fn(&ApprovalRequest, bool) + Send + Sync>;
 
 impl std::fmt::Debug for Approvals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -158,7 +166,22 @@ impl Approvals {
         Ok(Approvals {
             store,
             cfg: cfg.clone(),
+            on_decided: None,
         })
+    }
+
+    /// Calls `hook` with every decision recorded through [`Approvals::decide`].
+    pub fn with_decision_hook(mut self, hook: DecisionHook) -> Self {
+        self.on_decided = Some(hook);
+        self
+    }
+
+    /// Pending requests not past their expiry (for the gauge).
+    ///
+    /// # Errors
+    /// When the database fails.
+    pub async fn count_pending(&self) -> Result<i64, ApprovalError> {
+        self.store.count_pending(now_ms()).await
     }
 
     /// The approval page of request `id`.
@@ -193,6 +216,7 @@ impl Approvals {
                         url: self.url(&last.id),
                         id: last.id,
                         previous_expired: false,
+                        created: false,
                     });
                 }
                 Status::Rejected if !last.reported => {
@@ -238,6 +262,7 @@ impl Approvals {
         let id = self.store.insert_pending(&new).await?;
         Ok(Gate::Pending {
             url: self.url(&id),
+            created: id == new.id,
             id,
             previous_expired,
         })
@@ -263,7 +288,11 @@ impl Approvals {
             .decide(id, approver, approve, comment, now, expires)
             .await?
         {
-            return self.store.get(id).await;
+            let decided = self.store.get(id).await?;
+            if let (Some(hook), Some(r)) = (&self.on_decided, &decided) {
+                hook(r, approve);
+            }
+            return Ok(decided);
         }
         Ok(None)
     }

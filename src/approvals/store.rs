@@ -262,6 +262,17 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Pending requests not past their expiry.
+    pub(super) async fn count_pending(&self, now: i64) -> Result<i64, ApprovalError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM approvals WHERE status = 'pending' AND expires_ms > $1",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")?)
+    }
+
     pub(super) async fn get(&self, id: &str) -> Result<Option<ApprovalRequest>, ApprovalError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM approvals WHERE id = $1"))
             .bind(id)

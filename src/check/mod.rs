@@ -304,6 +304,7 @@ impl Checker {
                 id,
                 url,
                 previous_expired,
+                created,
             }) => {
                 let again = if previous_expired {
                     " (the previous approval of this call expired)"
@@ -314,7 +315,12 @@ impl Checker {
                     "{tool} needs a person's approval{again}: ask an approver at {url} (request {id}), then send the same call again"
                 );
                 let approval = serde_json::json!({"id": id, "url": url, "status": "pending"});
-                rec.approval = Some((id, "pending"));
+                let status = match (previous_expired, created) {
+                    (true, _) => "expired",
+                    (false, true) => "requested",
+                    (false, false) => "pending",
+                };
+                rec.approval = Some((id, status));
                 deny(DenyReason::ApprovalRequired, message, Some(approval))
             }
             Ok(Gate::Rejected {

@@ -121,10 +121,20 @@ async fn serve(
         .with_status_board(status.clone())
         .with_observer(Arc::new(observers));
     if let Some(a) = &cfg.approvals {
-        let approvals = crate::approvals::Approvals::connect(a)
-            .await
-            .context("approvals.database: cannot open the approvals database")?;
-        checker = checker.with_approvals(Arc::new(approvals));
+        let decided = metrics.clone();
+        let approvals = Arc::new(
+            crate::approvals::Approvals::connect(a)
+                .await
+                .context("approvals.database: cannot open the approvals database")?
+                .with_decision_hook(Box::new(move |r, approved| {
+                    decided.approval_decided(r, approved)
+                })),
+        );
+        metrics.watch_approvals(
+            approvals.clone(),
+            crate::telemetry::Metrics::APPROVALS_PENDING_INTERVAL,
+        );
+        checker = checker.with_approvals(approvals);
     }
     let checker = Arc::new(checker);
     let key = checker

@@ -274,8 +274,7 @@ impl Metrics {
     }
 
     /// Sets `mcp_authz_approvals_pending` from the approvals database now
-    /// (pending requests past their expiry are expired first; at most the
-    /// 500 that `Approvals::pending` returns are counted).
+    /// (pending requests not yet past their expiry, one `COUNT`).
     ///
     /// # Errors
     /// When the database fails; the gauge keeps its last value.
@@ -395,9 +394,9 @@ impl Metrics {
 }
 
 async fn refresh_pending(gauge: &Gauge, approvals: &Approvals) -> Result<usize, ApprovalError> {
-    let n = approvals.pending().await?.len();
-    gauge.set(i64::try_from(n).unwrap_or(i64::MAX));
-    Ok(n)
+    let n = approvals.count_pending().await?;
+    gauge.set(n);
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 impl DecisionObserver for Metrics {
@@ -819,8 +818,13 @@ mod tests {
         };
         let line = audited(&rec);
         assert_eq!(line["approval_id"], request.id.as_str(), "{line}");
-        assert_eq!(line["approval_status"], "pending", "{line}");
+        assert_eq!(line["approval_status"], "requested", "{line}");
         assert_eq!(line["reason"], "approval_required");
+        // Asking again while it waits names the same request, as `pending`.
+        let (_, again) = checker.check_recorded(&view).await;
+        let line = audited(&again);
+        assert_eq!(line["approval_id"], request.id.as_str(), "{line}");
+        assert_eq!(line["approval_status"], "pending", "{line}");
         store
             .decide(&request.id, "dana", true, "ok")
             .await
@@ -839,9 +843,9 @@ mod tests {
             )
         };
         assert_eq!(n("used"), 1.0, "{text}");
-        // The first Check made the request (counted as `requested` once the
-        // Check tells a new request from a waiting one, else as `pending`).
-        assert_eq!(n("requested") + n("pending"), 1.0, "{text}");
+        // The first Check made the request, the second found it waiting.
+        assert_eq!(n("requested"), 1.0, "{text}");
+        assert_eq!(n("pending"), 1.0, "{text}");
         // A Check without an approval (an ordinary call) has no such fields.
         let plain = serde_json::json!({
             "jsonrpc": "2.0", "id": 2, "method": "tools/call",

@@ -107,6 +107,16 @@ The mcp-authz configuration: the user's `config` plus the keys the chart owns
 {{- $_ := set $api "forwarded_secret_file" (printf "secrets/forwarded/%s" $v.secrets.forwarded.key) -}}
 {{- $_ := set $cfg "api" $api -}}
 {{- end -}}
+{{- if $v.secrets.approvalsDatabase.existingSecret -}}
+{{- $ap := default (dict) $cfg.approvals -}}
+{{- if hasKey $ap "database" }}{{ fail "config.approvals.database and secrets.approvalsDatabase: set one" }}{{ end -}}
+{{- $_ := set $ap "database_url_file" (printf "secrets/approvals-db/%s" $v.secrets.approvalsDatabase.key) -}}
+{{- $_ := set $cfg "approvals" $ap -}}
+{{- else if and (hasKey $cfg "approvals") (not (hasKey (default (dict) $cfg.approvals) "database")) -}}
+{{- $ap := default (dict) $cfg.approvals -}}
+{{- $_ := set $ap "database" "sqlite:/var/lib/mcp-authz/approvals.db" -}}
+{{- $_ := set $cfg "approvals" $ap -}}
+{{- end -}}
 {{- if $v.grpcTls.existingSecret -}}
 {{- if eq $v.mode "sidecar" }}{{ fail "grpcTls applies to standalone mode: in sidecar mode Envoy reaches mcp-authz on loopback" }}{{ end -}}
 {{- $tls := dict "certificate" "secrets/grpc-tls/tls.crt" "private_key" "secrets/grpc-tls/tls.key" -}}
@@ -197,6 +207,13 @@ checksum/jwks: {{ toYaml .Values.jwks | sha256sum }}
   mountPath: {{ $base }}/secrets/forwarded
   readOnly: true
 {{- end }}
+{{- if $v.secrets.approvalsDatabase.existingSecret }}
+- name: approvals-db
+  mountPath: {{ $base }}/secrets/approvals-db
+  readOnly: true
+{{- end }}
+- name: approvals-data
+  mountPath: /var/lib/mcp-authz
 {{- if $v.grpcTls.existingSecret }}
 - name: grpc-tls
   mountPath: {{ $base }}/secrets/grpc-tls
