@@ -55,6 +55,8 @@ pub struct Case {
     pub channel: Option<String>,
     /// `tools/call` arguments.
     pub arguments: Option<serde_json::Map<String, serde_json::Value>>,
+    /// With `action: approve`: the user who asked for the held call.
+    pub requester: Option<String>,
     pub expect: Expect,
     /// Exact set of determining policy ids, if given.
     pub policies: Option<Vec<String>>,
@@ -104,14 +106,25 @@ impl Case {
             (None, Some(id)) => Caller::Service(id.clone()),
             _ => return Err("set exactly one of `user` and `service`".into()),
         };
-        let message =
-            McpCall::for_action(self.action()?, self.tool.as_deref(), self.arguments.clone());
-        let d = snap.decide_access(&Access {
+        let action = self.action()?;
+        if self.requester.is_some() && action != crate::policy::Action::Approve {
+            return Err("`requester` applies to `action: approve` only".into());
+        }
+        let message = McpCall::for_action(action, self.tool.as_deref(), self.arguments.clone());
+        let access = Access {
             caller: &caller,
             channel: self.channel.as_deref(),
             server: &self.server,
             message: &message,
-        });
+        };
+        let d = if action == crate::policy::Action::Approve {
+            // The same question the web UI and API ask (`approvals::may_approve`).
+            let mut q = access.query();
+            q.context.requester = self.requester.as_deref();
+            snap.decide(&q)
+        } else {
+            snap.decide_access(&access)
+        };
         let got = if d.allowed {
             Expect::Allow
         } else {
