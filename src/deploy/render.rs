@@ -224,13 +224,10 @@ fn downstream_tls(out: &mut String, l: &Listener, tls: &super::description::Tls)
     }
 }
 
-/// Per-route config disabling both mcp-authz filters.
+/// Per-route config disabling ext_authz (ext_proc is off by default).
 const BOTH_DISABLED: &str = "                          typed_per_filter_config:
                             envoy.filters.http.ext_authz:
                               \"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute
-                              disabled: true
-                            envoy.filters.http.ext_proc:
-                              \"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute
                               disabled: true";
 
 fn connection_manager(out: &mut String, cfg: &Config, d: &Deployment, routes: &[ServerRoute]) {
@@ -302,7 +299,12 @@ fn connection_manager(out: &mut String, cfg: &Config, d: &Deployment, routes: &[
                             envoy.filters.http.ext_authz:
                               \"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute
                               check_settings:
-                                context_extensions: {{ mcp_server: {} }}",
+                                context_extensions: {{ mcp_server: {} }}
+                            envoy.filters.http.ext_proc:
+                              \"@type\": type.googleapis.com/envoy.config.route.v3.FilterConfig
+                              config:
+                                \"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute
+                                overrides: {{}}",
             r.prefix, r.cluster, r.rewrite, r.extension
         );
     }
@@ -423,7 +425,11 @@ fn http_filters(out: &mut String, cfg: &Config, d: &Deployment) {
                   # (it switches the body mode to STREAMED itself). The
                   # caller reaches ext_proc only through ext_authz's dynamic
                   # metadata (sealed by mcp-authz), never through headers.
+                  # Off by default, on for each MCP route: a request Envoy
+                  # refuses before routing (a header with an underscore) gets
+                  # its 400 without waiting on ext_proc.
                   - name: envoy.filters.http.ext_proc
+                    disabled: true
                     typed_config:
                       \"@type\": type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor
                       grpc_service:
