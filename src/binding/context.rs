@@ -110,36 +110,31 @@ pub enum ContextError {
 impl ResponseContext {
     /// The signed text of this context.
     pub fn seal(&self, key: &BindingKey) -> String {
-        let wire = match &self.caller {
-            Caller::User(id) => Wire {
-                k: "user".into(),
-                id: id.user.clone(),
-                iss: id.issuer.clone(),
-                g: id.groups.clone(),
-                bg: id.business_groups.clone(),
-                sf: id.surface.as_ref().map(|s| s.name.clone()),
-                ch: self.channel.clone(),
-                sv: self.server.clone(),
-                gn: self.generation,
-                l: self.lists.clone(),
-                b: self.batch,
-                gt: self.get,
-            },
-            Caller::Service(s) => Wire {
-                k: "service".into(),
-                id: s.clone(),
-                iss: String::new(),
-                g: Vec::new(),
-                bg: Vec::new(),
-                sf: None,
-                ch: self.channel.clone(),
-                sv: self.server.clone(),
-                gn: self.generation,
-                l: self.lists.clone(),
-                b: self.batch,
-                gt: self.get,
-            },
+        let mut wire = Wire {
+            k: "service".into(),
+            id: String::new(),
+            iss: String::new(),
+            g: Vec::new(),
+            bg: Vec::new(),
+            sf: None,
+            ch: self.channel.clone(),
+            sv: self.server.clone(),
+            gn: self.generation,
+            l: self.lists.clone(),
+            b: self.batch,
+            gt: self.get,
         };
+        match &self.caller {
+            Caller::User(id) => {
+                wire.k = "user".into();
+                wire.id = id.user.clone();
+                wire.iss = id.issuer.clone();
+                wire.g = id.groups.clone();
+                wire.bg = id.business_groups.clone();
+                wire.sf = id.surface.as_ref().map(|s| s.name.clone());
+            }
+            Caller::Service(s) => wire.id = s.clone(),
+        }
         // Serializing plain strings, numbers and JSON values cannot fail.
         let json = serde_json::to_vec(&wire).unwrap_or_default();
         let tag = key.sign(DOMAIN, &[&json]);

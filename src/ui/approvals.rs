@@ -24,7 +24,7 @@ use maud::{Markup, html};
 use sha2::{Digest, Sha256};
 
 use super::UiState;
-use super::layout::{Header, Nav, page, secure_headers};
+use super::layout::{Header, Nav, columns, page, secure_headers};
 use super::session::{cookie_token, same_origin, signed_in};
 use crate::api::approvals::{
     MAX_BATCH_IDS, MAX_COMMENT_CHARS, Verdict, approver_name, comment, decide_one,
@@ -400,17 +400,7 @@ pub async fn list(
                 (comment_field())
                 table.stack {
                     caption { (mine.len()) " pending request(s) you may approve, oldest first" }
-                    thead { tr {
-                        th scope="col" { "Select" }
-                        th scope="col" { "Request" }
-                        th scope="col" { "Requester" }
-                        th scope="col" { "Surface" }
-                        th scope="col" { "Server / tool" }
-                        th scope="col" { "Arguments" }
-                        th scope="col" { "Asked" }
-                        th scope="col" { "Expires" }
-                        th scope="col" { "Decide" }
-                    } }
+                    (columns(&["Select", "Request", "Requester", "Surface", "Server / tool", "Arguments", "Asked", "Expires", "Decide"]))
                     tbody {
                         @for r in &mine {
                             tr id={ "request-" (r.id) } {
@@ -450,15 +440,7 @@ pub async fn list(
             h2 #yours { "Your requests" }
             table.stack {
                 caption { "Calls you made that wait for an approver" }
-                thead { tr {
-                    th scope="col" { "Request" }
-                    th scope="col" { "Status" }
-                    th scope="col" { "Server" }
-                    th scope="col" { "Tool" }
-                    th scope="col" { "Arguments" }
-                    th scope="col" { "Asked" }
-                    th scope="col" { "Expires" }
-                } }
+                (columns(&["Request", "Status", "Server", "Tool", "Arguments", "Asked", "Expires"]))
                 tbody {
                     @for r in &own {
                         tr id={ "request-" (r.id) } {
@@ -480,16 +462,7 @@ pub async fn list(
         } @else {
             table.stack {
                 caption { "Decided, used and expired requests, newest first" }
-                thead { tr {
-                    th scope="col" { "Request" }
-                    th scope="col" { "Status" }
-                    th scope="col" { "Requester" }
-                    th scope="col" { "Server" }
-                    th scope="col" { "Tool" }
-                    th scope="col" { "Approver" }
-                    th scope="col" { "Comment" }
-                    th scope="col" { "Decided" }
-                } }
+                (columns(&["Request", "Status", "Requester", "Server", "Tool", "Approver", "Comment", "Decided"]))
                 tbody {
                     @for r in &past {
                         tr id={ "history-" (r.id) } {

@@ -89,6 +89,11 @@ pub fn page(status: StatusCode, title: &str, head: &Header<'_>, main: Markup) ->
 }
 
 /// Headers every UI response carries.
+/// A table head: one `th scope="col"` per column name.
+pub fn columns(names: &[&str]) -> Markup {
+    html! { thead { tr { @for n in names { th scope="col" { (n) } } } } }
+}
+
 pub fn secure_headers(h: &mut axum::http::HeaderMap) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
 use super::UiState;
-use super::layout::{Header, Nav, health, minutes, page, when};
+use super::layout::{Header, Nav, columns, health, minutes, page, when};
 use super::session::signed_in;
 use super::view::{Availability, Viewer};
 use crate::catalog::{Catalog, Server};
@@ -52,18 +52,7 @@ pub async fn list(State(s): State<Arc<UiState>>, headers: HeaderMap) -> Response
         p { (snap.catalog.servers.len()) " registered servers. Only servers listed here are approved for production." }
         table.stack {
             caption { "Registered servers, their live status and governance" }
-            thead { tr {
-                th scope="col" { "Server" }
-                th scope="col" { "Status" }
-                th scope="col" { "Last success" }
-                th scope="col" { "Owner" }
-                th scope="col" { "Support channel" }
-                th scope="col" { "Namespace" }
-                th scope="col" { "Sensitivity" }
-                th scope="col" { "Approved business groups" }
-                th scope="col" { "Tools" }
-                th scope="col" { "Drift" }
-            } }
+            (columns(&["Server", "Status", "Last success", "Owner", "Support channel", "Namespace", "Sensitivity", "Approved business groups", "Tools", "Drift"]))
             tbody {
                 @for server in &snap.catalog.servers {
                     @let status = board.get(&server.name).cloned().unwrap_or_default();
