@@ -1276,7 +1276,7 @@ fn approvals_use_the_shared_postgresql_secret_or_a_per_pod_sqlite_file() {
     let pg_values = file(
         "pg.json",
         json!({
-            "config": {"approvals": {"grant_ttl": "10m"}},
+            "config": {"approvals": {"grant_ttl": "10m", "approval_url": "https://mcp.example.com/ui/approvals"}},
             "secrets": {"approvalsDatabase": {"existingSecret": "approvals-db", "key": "url"}},
         }),
     );
@@ -1290,7 +1290,10 @@ fn approvals_use_the_shared_postgresql_secret_or_a_per_pod_sqlite_file() {
         "approvals-db"
     );
     // Without the Secret: SQLite on a writable per-pod volume.
-    let sqlite_values = file("sqlite.json", json!({"config": {"approvals": {}}}));
+    let sqlite_values = file(
+        "sqlite.json",
+        json!({"replicaCount": 1, "config": {"approvals": {"approval_url": "https://mcp.example.com/ui/approvals"}}}),
+    );
     let sqlite = render(&[&sqlite_values]);
     assert_eq!(
         config(&sqlite)["approvals"]["database"],
@@ -1307,4 +1310,15 @@ fn approvals_use_the_shared_postgresql_secret_or_a_per_pod_sqlite_file() {
     );
     let both = helm_template(&[&both_values]);
     assert!(both.is_err(), "{both:?}");
+    // SQLite with two replicas, and approvals without an approval URL, are refused.
+    let two = file(
+        "two.json",
+        json!({"replicaCount": 2, "config": {"approvals": {"approval_url": "https://x/ui/approvals"}}}),
+    );
+    assert!(helm_template(&[&two]).is_err_and(|e| e.contains("PostgreSQL")));
+    let no_url = file(
+        "no-url.json",
+        json!({"replicaCount": 1, "config": {"approvals": {}}}),
+    );
+    assert!(helm_template(&[&no_url]).is_err_and(|e| e.contains("approval_url")));
 }

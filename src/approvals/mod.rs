@@ -63,6 +63,9 @@ pub enum Gate {
         /// on another replica).
         created: bool,
     },
+    /// The call cannot be held for a person: arguments too large to review,
+    /// a number that cannot be approved exactly, or too many waiting requests.
+    Refused { reason: String },
     /// An approver rejected this exact call (reported once; the next retry
     /// asks again).
     Rejected {
@@ -196,6 +199,9 @@ impl Approvals {
     /// # Errors
     /// When the database fails (the call is then refused by the caller).
     pub async fn gate(&self, call: &HeldCall<'_>) -> Result<Gate, ApprovalError> {
+        if let Some(reason) = unreviewable(call.arguments) {
+            return Ok(Gate::Refused { reason });
+        }
         let (binding, args, args_digest) = call.binding();
         let now = now_ms();
         self.store.expire(&binding, now).await?;
@@ -239,6 +245,13 @@ impl Approvals {
             Caller::User(id) => (id.issuer.clone(), id.user.clone()),
             Caller::Service(s) => (String::new(), s.clone()),
         };
+        if self.store.pending_of(&requester, now).await? >= MAX_PENDING_PER_REQUESTER {
+            return Ok(Gate::Refused {
+                reason: format!(
+                    "{MAX_PENDING_PER_REQUESTER} of your requests already wait for an approver"
+                ),
+            });
+        }
         let new = ApprovalRequest {
             id: new_id(),
             binding,
@@ -321,6 +334,40 @@ impl Approvals {
     pub async fn history(&self, limit: i64) -> Result<Vec<ApprovalRequest>, ApprovalError> {
         self.store.by_status(None, limit).await
     }
+}
+
+/// The largest canonical arguments a person is asked to review (bytes).
+pub const MAX_REVIEWED_ARGUMENTS_BYTES: usize = 64 * 1024;
+/// Pending requests one requester may have at once (no one floods approvers).
+pub const MAX_PENDING_PER_REQUESTER: i64 = 25;
+
+/// Why arguments cannot be approved as sent: too large for a person to
+/// review, or a number JSON decoders read differently (an integer beyond
+/// 2^53 becomes a float here and may not be the number the server reads).
+fn unreviewable(arguments: Option<&Map<String, Value>>) -> Option<String> {
+    fn inexact(v: &Value) -> bool {
+        match v {
+            Value::Number(n) => {
+                n.as_i64().is_none()
+                    && n.as_u64().is_none()
+                    && n.as_f64()
+                        .is_none_or(|f| !f.is_finite() || f.abs() >= 9_007_199_254_740_992.0)
+            }
+            Value::Array(a) => a.iter().any(inexact),
+            Value::Object(m) => m.values().any(inexact),
+            _ => false,
+        }
+    }
+    let args = arguments?;
+    if args.values().any(inexact) {
+        return Some(
+            "its arguments hold a number that cannot be approved exactly (beyond 2^53)".into(),
+        );
+    }
+    let size = canonical_arguments(Some(args)).len();
+    (size > MAX_REVIEWED_ARGUMENTS_BYTES).then(|| {
+        format!("its arguments ({size} bytes) are larger than a person can review ({MAX_REVIEWED_ARGUMENTS_BYTES})")
+    })
 }
 
 /// A new request id: `apr_` and 128 random bits in hex.
@@ -608,5 +655,29 @@ mod cedar_tests {
         assert!(!may_approve(&snap, &spark_owner, &r).allowed);
         // A tool the registry does not list cannot be approved.
         assert!(!may_approve(&snap, &dan, &request("alice", "no_such_tool")).allowed);
+    }
+}
+
+#[cfg(test)]
+mod review_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn inexact_numbers_and_oversize_arguments_are_not_held() {
+        let args = |v: Value| match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let big =
+            args(serde_json::from_str(r#"{"rows": 100000000000000000000000}"#).unwrap_or_default());
+        assert!(unreviewable(Some(&big)).is_some_and(|r| r.contains("2^53")));
+        let nested = args(json!({"a": [{"b": 1e300}]}));
+        assert!(unreviewable(Some(&nested)).is_some());
+        let fine = args(json!({"rows": 9_007_199_254_740_991_i64, "ratio": 0.5, "neg": -3}));
+        assert_eq!(unreviewable(Some(&fine)), None);
+        let large = args(json!({"sql": "x".repeat(MAX_REVIEWED_ARGUMENTS_BYTES)}));
+        assert!(unreviewable(Some(&large)).is_some_and(|r| r.contains("review")));
+        assert_eq!(unreviewable(None), None);
     }
 }

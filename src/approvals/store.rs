@@ -262,6 +262,19 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Pending requests of `requester` not past their expiry.
+    pub(super) async fn pending_of(&self, requester: &str, now: i64) -> Result<i64, ApprovalError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM approvals \
+             WHERE status = 'pending' AND requester = $1 AND expires_ms > $2",
+        )
+        .bind(requester)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")?)
+    }
+
     /// Pending requests not past their expiry.
     pub(super) async fn count_pending(&self, now: i64) -> Result<i64, ApprovalError> {
         let row = sqlx::query(

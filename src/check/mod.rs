@@ -323,6 +323,13 @@ impl Checker {
                 rec.approval = Some((id, status));
                 deny(DenyReason::ApprovalRequired, message, Some(approval))
             }
+            Ok(Gate::Refused { reason }) => {
+                let message = format!(
+                    "{tool} needs a person's approval, and this call cannot get one: {reason}"
+                );
+                let approval = serde_json::json!({"status": "refused", "reason": reason});
+                deny(DenyReason::ApprovalRequired, message, Some(approval))
+            }
             Ok(Gate::Rejected {
                 id,
                 approver,

@@ -74,6 +74,14 @@ fn server_routes(
     let mut problems = Vec::new();
     let mut routes = Vec::new();
     let mut clusters = Vec::new();
+    // A typo in `upstreams` would silently leave a server on its probe URL.
+    for name in d.upstreams.keys() {
+        if catalog.server(name).is_none() {
+            problems.push(format!(
+                "upstreams.{name}: no registered server is named `{name}`"
+            ));
+        }
+    }
     for s in &catalog.servers {
         let url = d.upstreams.get(&s.name).or(s.probe_url.as_ref());
         let Some(url) = url else {
@@ -436,6 +444,8 @@ fn http_filters(out: &mut String, cfg: &Config, d: &Deployment) {
                         envoy_grpc: {{ cluster_name: mcp_authz }}
                         timeout: {}
                       failure_mode_allow: false
+                      # An mcp-authz outage is a 503 here too, as for ext_authz.
+                      status_on_error: {{ code: ServiceUnavailable }}
                       message_timeout: {}
                       allow_mode_override: true
                       processing_mode:

@@ -65,6 +65,11 @@ impl ListFilter<'_> {
     /// [`ResponseError::Unparsable`] for text that is not strict JSON (see
     /// [`crate::mcp::strict`]), or a list answer without its list.
     pub fn filter_text(&self, text: &[u8]) -> Result<Option<(Vec<u8>, Removed)>, ResponseError> {
+        // An answer to no list request is parsed only if it could hold a
+        // list result: a list field name, or an escape that could spell one.
+        if self.infers() && !maybe_list(text) {
+            return Ok(None);
+        }
         let mut value = parse(text).map_err(|e| ResponseError::Unparsable(e.to_string()))?;
         let mut removed = Removed::default();
         let changed = match &mut value {
@@ -107,8 +112,15 @@ impl ListFilter<'_> {
         }
     }
 
-    /// On a GET stream (which may replay earlier answers), the list a
-    /// response's result is shaped like.
+    /// Whether list results are recognised by their shape: for answers to
+    /// requests without list calls (a list routed to another stream) and on
+    /// GET streams (which may replay earlier answers).
+    fn infers(&self) -> bool {
+        self.ctx.get || self.ctx.lists.is_empty()
+    }
+
+    /// On a stream that asked for no list, the list a response's result is
+    /// shaped like.
     fn shaped_like_a_list(result: Option<&Value>) -> Option<&'static str> {
         let result = result?.as_object()?;
         [
@@ -148,7 +160,7 @@ impl ListFilter<'_> {
         if !obj.contains_key("result") {
             return Ok(false);
         }
-        let inferred = if self.ctx.get {
+        let inferred = if self.infers() {
             Self::shaped_like_a_list(obj.get("result"))
         } else {
             None
@@ -242,4 +254,12 @@ pub fn error_body(ctx: Option<&ResponseContext>, e: &ResponseError) -> Vec<u8> {
         many => Value::Array(many.iter().cloned().map(error).collect()),
     };
     serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// Whether `text` may hold a list result: it names a list field, or has a
+/// `\u` escape that could spell one.
+fn maybe_list(text: &[u8]) -> bool {
+    [&b"tools"[..], b"prompts", b"resource", b"\\u"]
+        .iter()
+        .any(|needle| text.windows(needle.len()).any(|w| w == *needle))
 }

@@ -157,6 +157,9 @@ struct StreamState {
     ctx: Option<ResponseContext>,
     body: Body,
     removed: Removed,
+    /// The request held no list call: list-shaped results are still
+    /// filtered, but what cannot be read passes (it is no list answer).
+    lenient: bool,
 }
 
 impl StreamState {
@@ -168,6 +171,7 @@ impl StreamState {
             ctx: None,
             body: Body::Untouched,
             removed: Removed::default(),
+            lenient: false,
         }
     }
 
@@ -210,6 +214,13 @@ impl StreamState {
         self.ctx = match context(metadata, &self.key, &self.cfg) {
             Ok(c) => Some(c),
             Err(ContextError::Missing) if !success => None,
+            // A headers-only answer no Check decided (a CORS preflight Envoy
+            // answers itself): nothing in it to filter or to bind.
+            Err(ContextError::Missing)
+                if h.end_of_stream && headers.get(SESSION_HEADER).is_none() =>
+            {
+                None
+            }
             Err(e) => {
                 tracing::warn!(error = %e, status, "ext_proc: refusing a response without a valid authorization context");
                 return immediate(502, &failure("missing_authz_context", &e.to_string()));
@@ -222,10 +233,15 @@ impl StreamState {
         let Some(ctx) = &self.ctx else {
             return headers_reply(mutation, None);
         };
-        let expects_list = !ctx.lists.is_empty() || ctx.get;
-        if !self.cfg.responses.filter_lists || !expects_list || !success || h.end_of_stream {
+        if !self.cfg.responses.filter_lists || !success || h.end_of_stream {
             return headers_reply(mutation, None);
         }
+        // A request with list calls must get readable lists. Any other answer
+        // is read too, leniently: a server may route a list result to another
+        // stream (two requests reusing one JSON-RPC id, a resumed GET stream),
+        // so list-shaped results are filtered wherever they appear; what
+        // cannot be read there is not a list answer and passes.
+        self.lenient = ctx.lists.is_empty();
         let encoding = headers.get("content-encoding").map(str::trim);
         let media = headers.get("content-type").map(|v| {
             v.split(';')
@@ -234,30 +250,12 @@ impl StreamState {
                 .trim()
                 .to_ascii_lowercase()
         });
-        // A GET stream is read for replayed list results only when it is an
-        // event stream, identity-encoded (anything else is not an MCP stream
-        // and carries no JSON-RPC answer a client would read).
-        if ctx.get
-            && (media.as_deref() != Some("text/event-stream")
-                || encoding.is_some_and(|e| e != "identity"))
-        {
-            if encoding.is_some_and(|e| e != "identity") {
-                let e = ResponseError::Unparsable(format!(
-                    "a GET stream with content encoding `{}`",
-                    encoding.unwrap_or("")
-                ));
-                if self.cfg.responses.unparsable == Unparsable::Deny {
-                    self.log_unreadable(&e);
-                    return immediate(502, &error_body(self.ctx.as_ref(), &e));
-                }
-            }
-            return headers_reply(mutation, None);
-        }
         let body = match (encoding, media.as_deref()) {
             (None | Some("identity"), Some("application/json")) => Body::Json(Vec::new()),
             (None | Some("identity"), Some("text/event-stream")) => {
                 Body::Sse(sse::Splitter::new(self.cfg.responses.max_body_bytes))
             }
+            _ if self.lenient => return headers_reply(mutation, None),
             _ => {
                 let e = ResponseError::Unparsable(format!(
                     "content type `{}`{}",
@@ -344,6 +342,14 @@ impl StreamState {
                 if let (Some(rest), Body::Sse(_)) = (pushed.too_large, &self.body) {
                     out.extend(self.too_large(rest, true));
                 }
+                // At the end, an unfinished event is dispatched by no client:
+                // dropped on a list stream, passed on any other.
+                if end
+                    && self.lenient
+                    && let Body::Sse(splitter) = &mut self.body
+                {
+                    out.extend(splitter.take_pending());
+                }
                 out
             }
         };
@@ -394,6 +400,7 @@ impl StreamState {
                 self.removed = removed;
                 bytes
             }
+            Err(_) if self.lenient => whole,
             Err(e) => match self.cfg.responses.unparsable {
                 Unparsable::Pass => whole,
                 Unparsable::Deny => self.fail(e),
@@ -422,6 +429,7 @@ impl StreamState {
                     self.removed.kept += removed.kept;
                     out.extend_from_slice(&sse::rebuild(&fields, &bytes));
                 }
+                Some(Err(_)) if self.lenient => out.extend_from_slice(&ev.bytes),
                 Some(Err(e)) => match self.cfg.responses.unparsable {
                     Unparsable::Pass => out.extend_from_slice(&ev.bytes),
                     Unparsable::Deny => {
@@ -443,6 +451,11 @@ impl StreamState {
     /// unfiltered; with `deny` the error replaces them.
     fn too_large(&mut self, held: Vec<u8>, sse: bool) -> Vec<u8> {
         let max = self.cfg.responses.max_body_bytes;
+        if self.lenient {
+            // Not a list answer this large: pass it, and the rest, untouched.
+            self.body = Body::Untouched;
+            return held;
+        }
         match self.cfg.responses.unparsable {
             Unparsable::Pass => {
                 self.log_passed(&ResponseError::TooLarge(max));

@@ -114,6 +114,13 @@ impl Splitter {
     pub fn pending(&self) -> usize {
         self.buf.len()
     }
+
+    /// The unfinished event's bytes, taken out.
+    pub fn take_pending(&mut self) -> Vec<u8> {
+        self.scanned = 0;
+        self.line_start = 0;
+        std::mem::take(&mut self.buf)
+    }
 }
 
 /// One event's fields, as a client reads them.

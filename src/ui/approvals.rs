@@ -44,8 +44,8 @@ const ARGUMENTS_SHOWN: usize = 160;
 /// Requests read for the history (newest first, before filtering to the viewer's).
 const HISTORY_ROWS: i64 = 200;
 
-/// MAC scope of the CSRF token: no registered server has this name (it
-/// starts with a NUL), so no session handle ever carries this MAC.
+/// MAC domain of the CSRF token: distinct from the session handles' and the
+/// ext_proc contexts' domains, so no other value ever carries this MAC.
 const CSRF_SCOPE: &str = "ui-approvals-csrf";
 
 /// `?done=ID,ID`: the ids the last POST decided, to report.
@@ -216,10 +216,9 @@ async fn outcomes(approvals: &Approvals, snap: &Snapshot, me: &Caller, ids: &[&s
             }
         };
         let text = match &r {
+            // A request this person may not see reads exactly like none.
             None => "not found".to_owned(),
-            Some(r) if !may_see(snap, me, r) => {
-                format!("not allowed: {}", may_approve(snap, me, r).message)
-            }
+            Some(r) if !may_see(snap, me, r) => "not found".to_owned(),
             Some(r) => match effective_status(r, now) {
                 Status::Pending => {
                     let d = may_approve(snap, me, r);

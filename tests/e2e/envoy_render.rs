@@ -182,6 +182,21 @@ fn a_server_that_cannot_be_routed_is_an_error_naming_it() {
     let bad_arg = bad.display().to_string();
     let (ok, _, err) = render(&["-c", CONFIG, "-d", &bad_arg]);
     assert!(!ok && err.contains("listeners[0].address"), "{err}");
+
+    // A typo in `upstreams` is an error, not a server left on its probe URL.
+    let typo = dir.path().join("typo.yaml");
+    let deployment = std::fs::read_to_string(repo_path(DEPLOYMENT)).expect("read");
+    std::fs::write(
+        &typo,
+        deployment.replace(
+            "upstreams: {}",
+            "upstreams: {prestoo: 'http://10.9.9.9:8080/mcp'}",
+        ),
+    )
+    .expect("write");
+    let typo_arg = typo.display().to_string();
+    let (ok, _, err) = render(&["-c", CONFIG, "-d", &typo_arg]);
+    assert!(!ok && err.contains("upstreams.prestoo"), "{err}");
 }
 
 #[test]

@@ -708,7 +708,8 @@ async fn a_tools_call_answer_passes_byte_for_byte() {
     let s = ListStack::start().await;
     let call = tool_call(json!(5), "run_query", json!({"sql": "SELECT 1"}));
     // Not strict JSON (duplicate `id`), odd spacing, and a `tools` array:
-    // not a list answer, so never read.
+    // read (an answer to a non-list request may carry a misrouted list),
+    // cannot be parsed, so it is no list answer and passes byte for byte.
     let body = concat!(
         "{ \"jsonrpc\":\"2.0\", \"id\":5, \"id\":5,\n",
         "  \"result\":{\"content\":[{\"type\":\"text\",\"text\":\"secret_tool\"}],",
@@ -723,11 +724,6 @@ async fn a_tools_call_answer_passes_byte_for_byte() {
         .await;
     assert_eq!(got.status, 200, "{got:?}\n{}", s.logs());
     assert_eq!(got.text(), body);
-    // The body was not even streamed through mcp-authz.
-    assert_eq!(
-        got.header("content-length"),
-        Some(body.len().to_string().as_str())
-    );
     assert_eq!(got.header("x-upstream-marker"), Some("kept"));
 
     // The same over SSE, in small chunks.
@@ -795,4 +791,51 @@ async fn a_list_replayed_on_a_resumed_get_stream_is_filtered() {
         .find(|v| v["result"]["tools"].is_array())
         .expect("the replayed list");
     assert_eq!(list["result"]["tools"], json!([run_query()]), "{text}");
+}
+
+/// A server may route a list result to another request's stream (two
+/// requests of one session reusing a JSON-RPC id: rmcp sends a response to
+/// the latest stream registered for its id). A list-shaped result on the
+/// stream of a request that asked for no list is filtered all the same, over
+/// JSON and SSE; an ordinary answer on it passes unchanged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_result_on_another_requests_stream_is_filtered() {
+    let s = ListStack::start().await;
+    let ping = request(json!(4), "ping");
+    let got = s
+        .exchange(&fay(), &ping, Scripted::json(full_list_text()))
+        .await;
+    assert_eq!(got.status, 200, "{got:?}\n{}", s.logs());
+    assert_eq!(
+        got.json()["result"]["tools"],
+        json!([run_query()]),
+        "{}",
+        got.text()
+    );
+    let stream = format!(
+        "{}{}{}",
+        sse_before(),
+        sse_list_event(&full_list_text()),
+        sse_after()
+    );
+    let got = s
+        .exchange(
+            &fay(),
+            &ping,
+            Scripted::sse(stream).in_chunks(32, Duration::from_millis(1)),
+        )
+        .await;
+    let text = got.text();
+    assert!(
+        !text.contains("get_revenue_metrics") && !text.contains("secret_tool"),
+        "{text}"
+    );
+    assert!(
+        text.starts_with(&sse_before()) && text.ends_with(&sse_after()),
+        "{text}"
+    );
+    // An ordinary answer to the ping passes byte for byte.
+    let pong = r#"{"jsonrpc":"2.0","id":4,"result":{}}"#;
+    let got = s.exchange(&fay(), &ping, Scripted::json(pong)).await;
+    assert_eq!(got.text(), pong);
 }

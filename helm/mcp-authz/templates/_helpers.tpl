@@ -113,10 +113,12 @@ The mcp-authz configuration: the user's `config` plus the keys the chart owns
 {{- $_ := set $ap "database_url_file" (printf "secrets/approvals-db/%s" $v.secrets.approvalsDatabase.key) -}}
 {{- $_ := set $cfg "approvals" $ap -}}
 {{- else if and (hasKey $cfg "approvals") (not (hasKey (default (dict) $cfg.approvals) "database")) -}}
+{{- if or $v.autoscaling.enabled (gt (int $v.replicaCount) 1) }}{{ fail "config.approvals with more than one replica needs the shared PostgreSQL of secrets.approvalsDatabase: a per-pod SQLite file would let each replica keep its own approvals" }}{{ end -}}
 {{- $ap := default (dict) $cfg.approvals -}}
 {{- $_ := set $ap "database" "sqlite:/var/lib/mcp-authz/approvals.db" -}}
 {{- $_ := set $cfg "approvals" $ap -}}
 {{- end -}}
+{{- if and (hasKey $cfg "approvals") (not (hasKey (default (dict) $cfg.approvals) "approval_url")) }}{{ fail "config.approvals.approval_url is required: the address of the approvals page approvers open (its default names the pod's own admin address)" }}{{ end -}}
 {{- if $v.grpcTls.existingSecret -}}
 {{- if eq $v.mode "sidecar" }}{{ fail "grpcTls applies to standalone mode: in sidecar mode Envoy reaches mcp-authz on loopback" }}{{ end -}}
 {{- $tls := dict "certificate" "secrets/grpc-tls/tls.crt" "private_key" "secrets/grpc-tls/tls.key" -}}

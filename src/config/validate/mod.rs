@@ -151,8 +151,11 @@ impl Config {
         if limits.max_token_bytes < 64 {
             p.push("limits.max_token_bytes", "must be at least 64");
         }
-        if limits.max_body_bytes < 256 {
-            p.push("limits.max_body_bytes", "must be at least 256");
+        if !(256..=64 * 1024 * 1024).contains(&limits.max_body_bytes) {
+            p.push(
+                "limits.max_body_bytes",
+                "must be between 256 and 67108864 (64 MiB; Envoy buffers it per request)",
+            );
         }
         if !(2..=128).contains(&limits.max_json_depth) {
             p.push("limits.max_json_depth", "must be between 2 and 128");

@@ -96,12 +96,10 @@ pub(super) fn approvals(
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         (url, true)
     } else {
-        if !url.is_empty() {
-            p.push(
-                "approvals.database",
-                "must be `sqlite:PATH` or a `postgres://` URL",
-            );
-        }
+        p.push(
+            "approvals.database",
+            "must be `sqlite:PATH` or a `postgres://` URL",
+        );
         (url, false)
     };
     let request_ttl = p.bounded(

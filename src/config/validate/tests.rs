@@ -331,7 +331,7 @@ const INVALID: &[(&str, &str, &str)] = &[
     (
         "limits: {max_body_bytes: 10}",
         "limits.max_body_bytes",
-        "at least 256",
+        "between 256 and 67108864",
     ),
     (
         "limits: {max_json_depth: 1}",
@@ -383,6 +383,16 @@ const INVALID: &[(&str, &str, &str)] = &[
         "api: {forwarded_secret_file: secret}",
         "api.forwarded_secret_file",
         "set only with",
+    ),
+    (
+        "limits: {max_body_bytes: 5368709120}",
+        "limits.max_body_bytes",
+        "between 256 and 67108864",
+    ),
+    (
+        "approvals: {database: ''}",
+        "approvals.database",
+        "`sqlite:PATH` or a `postgres://` URL",
     ),
     (
         "responses: {unparsable: allow}",

@@ -205,9 +205,15 @@ impl Envoy {
             .map_or(0, |v| v.trim().parse().expect("counter value"))
     }
 
-    /// Checks Envoy has sent to mcp-authz so far (`cluster.mcp_authz.upstream_rq_total`).
+    /// Checks Envoy has sent to mcp-authz so far (`http.mcp.ext_authz.*` outcomes).
     pub async fn authz_checks(&self) -> u64 {
-        self.counter("cluster.mcp_authz.upstream_rq_total").await
+        // The ext_authz filter's own outcomes: the `mcp_authz` cluster also
+        // carries ext_proc streams, so its request count is no longer Checks.
+        let mut n = 0;
+        for outcome in ["ok", "denied", "error", "failure_mode_allowed"] {
+            n += self.counter(&format!("http.mcp.ext_authz.{outcome}")).await;
+        }
+        n
     }
 
     /// The last lines of Envoy's log.
