@@ -129,11 +129,15 @@ pub fn comment(text: &str) -> Result<String, String> {
             "the comment is longer than {MAX_COMMENT_CHARS} characters"
         ));
     }
+    // Bidirectional overrides and isolates (U+202A..U+202E, U+2066..U+2069)
+    // and U+200E/U+200F would make the comment read otherwise than it is,
+    // in the UI and in the denial a model reads.
+    let bidi = |c: char| matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
     if text
         .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        .any(|c| (c.is_control() && !matches!(c, '\n' | '\t')) || bidi(c))
     {
-        return Err("the comment contains control characters".into());
+        return Err("the comment contains control or bidirectional-override characters".into());
     }
     Ok(text)
 }
@@ -445,6 +449,8 @@ mod tests {
         assert!(comment(&"é".repeat(MAX_COMMENT_CHARS + 1)).is_err());
         assert!(comment("a\u{1b}[31mred").is_err());
         assert!(comment("a\u{0}b").is_err());
+        assert!(comment("ok \u{202E}kcatta").is_err());
+        assert!(comment("a\u{2066}b").is_err());
     }
 
     #[test]
