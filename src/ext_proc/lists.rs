@@ -229,17 +229,8 @@ fn mark_private(result: &mut Map<String, Value>) {
 /// The JSON-RPC error that replaces an unreadable list response: one error
 /// object per list request of the context (an array for several).
 pub fn error_body(ctx: Option<&ResponseContext>, e: &ResponseError) -> Vec<u8> {
-    let error = |id: Value| {
-        json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "error": {
-                "code": JSONRPC_UNREADABLE_RESPONSE,
-                "message": format!("mcp-authz could not filter the MCP server's list response: {e}"),
-                "data": {"reason": e.code()},
-            }
-        })
-    };
+    let message = format!("mcp-authz could not filter the MCP server's list response: {e}");
+    let error = |id: Value| error_object(id, &message, e.code());
     let ids: Vec<Value> = ctx
         .map(|c| {
             c.lists
@@ -254,6 +245,20 @@ pub fn error_body(ctx: Option<&ResponseContext>, e: &ResponseError) -> Vec<u8> {
         many => Value::Array(many.iter().cloned().map(error).collect()),
     };
     serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// One JSON-RPC error object of a refused response (code
+/// [`JSONRPC_UNREADABLE_RESPONSE`], `data.reason` the stable label).
+pub fn error_object(id: Value, message: &str, reason: &str) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {
+            "code": JSONRPC_UNREADABLE_RESPONSE,
+            "message": message,
+            "data": {"reason": reason},
+        }
+    })
 }
 
 /// Whether `text` may hold a list result: it names a list field, or has a

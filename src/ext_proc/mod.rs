@@ -606,15 +606,12 @@ fn body_reply(body: Option<Vec<u8>>) -> ProcessingResponse {
 
 /// A JSON-RPC error body for a refused response (no request id known).
 fn failure(reason: &str, message: &str) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": {
-            "code": lists::JSONRPC_UNREADABLE_RESPONSE,
-            "message": format!("mcp-authz refused the MCP server's response: {message}"),
-            "data": {"reason": reason},
-        }
-    }))
+    let message = format!("mcp-authz refused the MCP server's response: {message}");
+    serde_json::to_vec(&lists::error_object(
+        serde_json::Value::Null,
+        &message,
+        reason,
+    ))
     .unwrap_or_default()
 }
 

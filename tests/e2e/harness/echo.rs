@@ -25,11 +25,7 @@ pub struct Seen {
 impl Seen {
     /// Every value of header `name` (case-insensitive), in order.
     pub fn all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        super::header_values(&self.headers, name)
     }
 }
 

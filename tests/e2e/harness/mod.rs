@@ -73,6 +73,16 @@ where
 /// `envoy_render` and `quickstart_body_limit_is_the_harness_constant`).
 pub const QUICKSTART_MAX_BODY_BYTES: usize = 1_048_576;
 
+/// Every value of header `name` (case-insensitive) in `headers`, in order:
+/// what the test upstreams recorded, repeated headers as separate entries.
+pub fn header_values<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
 /// A small MCP JSON-RPC request body.
 pub const MCP_BODY: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
 
