@@ -39,6 +39,12 @@ impl Experimental {
     }
 }
 
+impl super::Tools for Experimental {
+    fn tools_mut(&mut self) -> &mut ToolRouter<Self> {
+        &mut self.tool_router
+    }
+}
+
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for Experimental {
     fn get_info(&self) -> ServerConfig {

@@ -133,6 +133,12 @@ impl Knowledge {
     }
 }
 
+impl super::Tools for Knowledge {
+    fn tools_mut(&mut self) -> &mut ToolRouter<Self> {
+        &mut self.tool_router
+    }
+}
+
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for Knowledge {
     fn get_info(&self) -> ServerConfig {

@@ -136,6 +136,12 @@ impl Presto {
     }
 }
 
+impl super::Tools for Presto {
+    fn tools_mut(&mut self) -> &mut ToolRouter<Self> {
+        &mut self.tool_router
+    }
+}
+
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for Presto {
     fn get_info(&self) -> ServerConfig {

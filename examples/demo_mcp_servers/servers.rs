@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use rmcp::{
     ServerHandler,
+    handler::server::router::tool::ToolRouter,
     model::{Implementation, ServerCapabilities, ServerConfig},
     transport::streamable_http_server::{
         StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
@@ -102,10 +103,21 @@ pub enum ResponseMode {
     Json,
 }
 
-fn mcp_service<S: ServerHandler + Send + 'static>(
+/// A demo server whose tool definitions can be changed when it starts.
+pub trait Tools: Sized {
+    /// The server's tools, as `tools/list` lists them.
+    fn tools_mut(&mut self) -> &mut ToolRouter<Self>;
+}
+
+/// Descriptions that replace the compiled-in ones, `(tool, description)`:
+/// a server that changed a tool after its definition was pinned (drift).
+pub type Descriptions = std::sync::Arc<Vec<(String, String)>>;
+
+fn mcp_service<S: ServerHandler + Tools + Send + 'static>(
     make: fn() -> S,
     mode: ResponseMode,
     shutdown: &CancellationToken,
+    descriptions: Descriptions,
 ) -> StreamableHttpService<S, LocalSessionManager> {
     // Host validation (rmcp's DNS-rebinding guard, loopback only by default) is
     // off: these servers sit behind Envoy, which forwards arbitrary Host values.
@@ -118,7 +130,16 @@ fn mcp_service<S: ServerHandler + Send + 'static>(
             .with_legacy_session_mode(false)
             .with_json_response(true),
     };
-    StreamableHttpService::new(move || Ok(make()), Default::default(), config)
+    let make = move || {
+        let mut server = make();
+        for (tool, description) in descriptions.iter() {
+            if let Some(route) = server.tools_mut().map.get_mut(tool.as_str()) {
+                route.attr.description = Some(description.clone().into());
+            }
+        }
+        Ok(server)
+    };
+    StreamableHttpService::new(make, Default::default(), config)
 }
 
 /// The axum router of one server: its MCP endpoint at `/mcp`, answering with SSE.
@@ -132,15 +153,30 @@ pub fn router_with(
     mode: ResponseMode,
     shutdown: &CancellationToken,
 ) -> axum::Router {
+    router_changed(name, mode, shutdown, Descriptions::default())
+}
+
+/// [`router_with`] listing the tools of `descriptions` with those descriptions.
+pub fn router_changed(
+    name: ServerName,
+    mode: ResponseMode,
+    shutdown: &CancellationToken,
+    descriptions: Descriptions,
+) -> axum::Router {
     let router = axum::Router::new();
+    let d = descriptions;
     match name {
-        ServerName::Presto => router.nest_service("/mcp", mcp_service(Presto::new, mode, shutdown)),
-        ServerName::Spark => router.nest_service("/mcp", mcp_service(Spark::new, mode, shutdown)),
+        ServerName::Presto => {
+            router.nest_service("/mcp", mcp_service(Presto::new, mode, shutdown, d))
+        }
+        ServerName::Spark => {
+            router.nest_service("/mcp", mcp_service(Spark::new, mode, shutdown, d))
+        }
         ServerName::Knowledge => {
-            router.nest_service("/mcp", mcp_service(Knowledge::new, mode, shutdown))
+            router.nest_service("/mcp", mcp_service(Knowledge::new, mode, shutdown, d))
         }
         ServerName::Experimental => {
-            router.nest_service("/mcp", mcp_service(Experimental::new, mode, shutdown))
+            router.nest_service("/mcp", mcp_service(Experimental::new, mode, shutdown, d))
         }
     }
 }
@@ -161,7 +197,18 @@ pub async fn serve_with(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let app = router_with(name, mode, &shutdown);
+    serve_changed(name, mode, listener, shutdown, Descriptions::default()).await
+}
+
+/// [`serve_with`] with the tool descriptions of `descriptions` replaced.
+async fn serve_changed(
+    name: ServerName,
+    mode: ResponseMode,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+    descriptions: Descriptions,
+) -> anyhow::Result<()> {
+    let app = router_changed(name, mode, &shutdown, descriptions);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
@@ -200,9 +247,39 @@ pub fn spawn_with(
     mode: ResponseMode,
     listener: tokio::net::TcpListener,
 ) -> anyhow::Result<RunningServer> {
+    spawn_changed(name, mode, listener, &[])
+}
+
+/// [`spawn_with`] listing each `(tool, description)` of `descriptions` with
+/// that description instead of its own: the server as it would be after its
+/// owner changed a tool (a tool it does not serve is an error).
+pub fn spawn_changed(
+    name: ServerName,
+    mode: ResponseMode,
+    listener: tokio::net::TcpListener,
+    descriptions: &[(&str, &str)],
+) -> anyhow::Result<RunningServer> {
+    if let Some((tool, _)) = descriptions
+        .iter()
+        .find(|(tool, _)| !name.tool_names().contains(tool))
+    {
+        anyhow::bail!("the {name} demo server has no tool `{tool}`");
+    }
+    let descriptions: Descriptions = std::sync::Arc::new(
+        descriptions
+            .iter()
+            .map(|(t, d)| ((*t).to_owned(), (*d).to_owned()))
+            .collect(),
+    );
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(serve_with(name, mode, listener, shutdown.clone()));
+    let task = tokio::spawn(serve_changed(
+        name,
+        mode,
+        listener,
+        shutdown.clone(),
+        descriptions,
+    ));
     Ok(RunningServer {
         name,
         addr,

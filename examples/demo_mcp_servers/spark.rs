@@ -76,6 +76,12 @@ impl Spark {
     }
 }
 
+impl super::Tools for Spark {
+    fn tools_mut(&mut self) -> &mut ToolRouter<Self> {
+        &mut self.tool_router
+    }
+}
+
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for Spark {
     fn get_info(&self) -> ServerConfig {

@@ -156,7 +156,7 @@ impl Snapshot {
                 tracing::warn!(
                     target: "mcp_authz::shadow",
                     server = q.server,
-                    tool = q.tool.unwrap_or(""),
+                    tool = %logged(q.tool.unwrap_or("")),
                     action = q.action.as_str(),
                     enforced = decision.allowed,
                     shadow = s.allowed,

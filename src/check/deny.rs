@@ -275,6 +275,109 @@ mod tests {
         assert!(!d.www_authenticate(&denials()).unwrap().contains("error="));
     }
 
+    /// Every reason. The match below has no wildcard: a new variant does not
+    /// compile until it is listed there, and the test checks the two agree.
+    const ALL: [DenyReason; 20] = [
+        DenyReason::MissingToken,
+        DenyReason::InvalidToken,
+        DenyReason::InvalidRequest,
+        DenyReason::UnknownServer,
+        DenyReason::UnknownTool,
+        DenyReason::InvalidBody,
+        DenyReason::BodyTooLarge,
+        DenyReason::MethodNotAllowed,
+        DenyReason::InvalidArguments,
+        DenyReason::Forbidden,
+        DenyReason::Internal,
+        DenyReason::HeaderMismatch,
+        DenyReason::ForbiddenHeader,
+        DenyReason::InvalidOrigin,
+        DenyReason::PolicyError,
+        DenyReason::ToolDrifted,
+        DenyReason::SessionMismatch,
+        DenyReason::ApprovalRequired,
+        DenyReason::ApprovalRejected,
+        DenyReason::ApprovalUnavailable,
+    ];
+
+    /// The position of `r` in [`ALL`].
+    fn position(r: DenyReason) -> usize {
+        match r {
+            DenyReason::MissingToken => 0,
+            DenyReason::InvalidToken => 1,
+            DenyReason::InvalidRequest => 2,
+            DenyReason::UnknownServer => 3,
+            DenyReason::UnknownTool => 4,
+            DenyReason::InvalidBody => 5,
+            DenyReason::BodyTooLarge => 6,
+            DenyReason::MethodNotAllowed => 7,
+            DenyReason::InvalidArguments => 8,
+            DenyReason::Forbidden => 9,
+            DenyReason::Internal => 10,
+            DenyReason::HeaderMismatch => 11,
+            DenyReason::ForbiddenHeader => 12,
+            DenyReason::InvalidOrigin => 13,
+            DenyReason::PolicyError => 14,
+            DenyReason::ToolDrifted => 15,
+            DenyReason::SessionMismatch => 16,
+            DenyReason::ApprovalRequired => 17,
+            DenyReason::ApprovalRejected => 18,
+            DenyReason::ApprovalUnavailable => 19,
+        }
+    }
+
+    /// (HTTP status, code) of each row of the README's "### Denials" table.
+    fn readme_denials() -> Vec<(u16, String)> {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("\n### Denials\n").unwrap();
+        readme[start..]
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2)
+            .map(|row| {
+                let cells: Vec<&str> = row.trim_matches('|').split(" | ").collect();
+                let status = cells[cells.len() - 3].trim().parse().unwrap();
+                let code = cells[cells.len() - 1].trim().trim_matches('`').to_owned();
+                (status, code)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_reason_code_is_in_the_readme_table() {
+        for (i, r) in ALL.iter().enumerate() {
+            assert_eq!(position(*r), i, "{r:?} is out of place in ALL");
+        }
+        let table = readme_denials();
+        assert!(table.len() >= ALL.len(), "{table:?}");
+        for r in ALL {
+            let rows: Vec<u16> = table
+                .iter()
+                .filter(|(_, code)| code == r.code())
+                .map(|(status, _)| *status)
+                .collect();
+            assert!(
+                !rows.is_empty(),
+                "`{}` is not in README's Denials table",
+                r.code()
+            );
+            assert!(
+                rows.iter().all(|s| *s == r.http_status()),
+                "README gives `{}` HTTP {rows:?}, mcp-authz answers {}",
+                r.code(),
+                r.http_status()
+            );
+        }
+        // And the table names no code mcp-authz does not send.
+        for (_, code) in &table {
+            assert!(
+                ALL.iter().any(|r| r.code() == code),
+                "unknown code `{code}`"
+            );
+        }
+    }
+
     #[test]
     fn body_is_a_jsonrpc_error_with_the_reason() {
         let mut d = Denial::new(DenyReason::InvalidToken);

@@ -333,13 +333,22 @@ fn connection_manager(out: &mut String, cfg: &Config, d: &Deployment, routes: &[
     http_filters(out, cfg, d);
 }
 
+/// Longest value of one access-log field, in bytes. mcp-authz already cuts
+/// the client-chosen `tool` and `method` to 1 KiB plus `…`
+/// ([`crate::ext_authz::metadata::MAX_JOINED_BYTES`]); Envoy's `:N` cuts
+/// anything longer (and the path and request id, which reach Envoy's log
+/// without mcp-authz) as a second line of defence.
+const ACCESS_LOG_FIELD_BYTES: usize = 1027;
+
 fn access_log(out: &mut String) {
+    let n = ACCESS_LOG_FIELD_BYTES;
     let _ = writeln!(
         out,
         "                # One JSON line per request on stdout, naming what mcp-authz
                 # decided: the ext_authz filter stores mcp-authz's
                 # `dynamic_metadata` (allow and deny) under its own name.
-                # Never log `authorization` or the identity headers.
+                # Never log `authorization` or the identity headers. `:{n}`
+                # bounds every value (mcp-authz cuts `tool` and `method` first).
                 access_log:
                   - name: envoy.access_loggers.stdout
                     typed_config:
@@ -347,9 +356,9 @@ fn access_log(out: &mut String) {
                       log_format:
                         json_format:
                           time: \"%START_TIME%\"
-                          request_id: \"%REQ(X-REQUEST-ID)%\"
+                          request_id: \"%REQ(X-REQUEST-ID):{n}%\"
                           method: \"%REQ(:METHOD)%\"
-                          path: \"%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%\"
+                          path: \"%REQ(X-ENVOY-ORIGINAL-PATH?:PATH):{n}%\"
                           status: \"%RESPONSE_CODE%\"
                           duration_ms: \"%DURATION%\""
     );
@@ -359,7 +368,7 @@ fn access_log(out: &mut String) {
         let name = if key == "method" { "mcp_method" } else { key };
         let _ = writeln!(
             out,
-            "                          {name}: \"%DYNAMIC_METADATA(envoy.filters.http.ext_authz:{key})%\""
+            "                          {name}: \"%DYNAMIC_METADATA(envoy.filters.http.ext_authz:{key}):{n}%\""
         );
     }
 }

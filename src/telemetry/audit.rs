@@ -3,9 +3,13 @@
 //! ([`super::audit_writer`]) so that no Check ever waits for a disk.
 //!
 //! A line never holds a token (the record has none); tool arguments appear
-//! only for tools on `audit.log_arguments`, truncated. A held `tools/call`
-//! adds the approval request's id and status.
+//! only for tools on `audit.log_arguments`, truncated. Every string a client
+//! chooses (request id, JSON-RPC ids, channel, methods, tool names, evaluation
+//! errors that may quote an argument) is cut to [`MAX_LOGGED_CHARS`], so one
+//! request of up to `limits.max_body_bytes` never writes more than a few KiB.
+//! A held `tools/call` adds the approval request's id and status.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -15,11 +19,9 @@ use serde_json::{Map, Value};
 
 use crate::check::{Caller, DecisionRecord};
 use crate::config::AuditConfig;
+use crate::mcp::strict::MAX_LOGGED_CHARS;
 use crate::mcp::trace_id;
 
-/// Longest string argument value logged, in characters; longer ones are cut
-/// and end with `…`.
-pub const MAX_ARGUMENT_CHARS: usize = 256;
 /// Deepest argument nesting logged; deeper values become `"…"`.
 pub const MAX_ARGUMENT_DEPTH: usize = 4;
 /// Most entries of one argument object or array logged.
@@ -30,18 +32,23 @@ pub const MAX_ARGUMENT_ENTRIES: usize = 32;
 pub struct AuditLine<'a> {
     /// RFC 3339 UTC, microseconds.
     pub time: String,
-    pub request_id: Option<&'a str>,
+    /// Envoy's `x-request-id` (cut).
+    pub request_id: Option<Cow<'a, str>>,
     /// Trace id of the request's `traceparent`.
     pub trace_id: Option<&'a str>,
-    pub jsonrpc_ids: Vec<&'a Value>,
+    /// JSON-RPC ids of the messages (string ids cut).
+    pub jsonrpc_ids: Vec<Cow<'a, Value>>,
     pub issuer: Option<&'a str>,
     pub user: Option<&'a str>,
     pub service: Option<&'a str>,
     pub surface: Option<&'a str>,
-    pub channel: Option<&'a str>,
+    /// The `x-mcp-channel` header (cut).
+    pub channel: Option<Cow<'a, str>>,
     pub server: Option<&'a str>,
-    pub methods: Vec<&'a str>,
-    pub tools: Vec<&'a str>,
+    /// JSON-RPC methods as sent (cut).
+    pub methods: Vec<Cow<'a, str>>,
+    /// `params.name` of each `tools/call` as sent (cut).
+    pub tools: Vec<Cow<'a, str>>,
     /// Action of the deciding message (the last one evaluated).
     pub action: Option<&'static str>,
     /// `allow` or `deny`.
@@ -49,7 +56,9 @@ pub struct AuditLine<'a> {
     /// `allowed`, or the stable denial code.
     pub reason: &'static str,
     pub policies: &'a [String],
-    pub errors: Vec<&'a str>,
+    /// Cedar evaluation errors, `policy id: message` (cut: a message may
+    /// quote an argument).
+    pub errors: Vec<Cow<'a, str>>,
     pub generation: u64,
     pub latency_us: u64,
     /// `tools/call` arguments of allow-listed tools, truncated.
@@ -68,7 +77,7 @@ pub struct AuditLine<'a> {
 /// Arguments of one `tools/call`.
 #[derive(Debug, Serialize)]
 pub struct LoggedArguments<'a> {
-    pub tool: &'a str,
+    pub tool: Cow<'a, str>,
     pub arguments: Value,
 }
 
@@ -131,24 +140,38 @@ impl AuditFormat {
                 let tool = c.tool.as_deref()?;
                 let args = c.arguments.as_ref()?;
                 self.log_arguments.contains(tool).then(|| LoggedArguments {
-                    tool,
+                    tool: cut(tool),
                     arguments: truncate_object(args, 1),
                 })
             })
             .collect();
         AuditLine {
             time: humantime::format_rfc3339_micros(now).to_string(),
-            request_id: rec.request_id.as_deref(),
+            request_id: rec.request_id.as_deref().map(cut),
             trace_id: traceparent(rec).and_then(trace_id),
-            jsonrpc_ids: calls.iter().filter_map(|c| c.id.as_ref()).collect(),
+            jsonrpc_ids: calls
+                .iter()
+                .filter_map(|c| c.id.as_ref())
+                .map(|id| match id {
+                    Value::String(s) => match cut(s) {
+                        Cow::Borrowed(_) => Cow::Borrowed(id),
+                        Cow::Owned(short) => Cow::Owned(Value::String(short)),
+                    },
+                    other => Cow::Borrowed(other),
+                })
+                .collect(),
             issuer,
             user,
             service,
             surface,
-            channel: rec.channel.as_deref(),
+            channel: rec.channel.as_deref().map(cut),
             server: rec.server.as_deref(),
-            methods: calls.iter().map(|c| c.method.as_str()).collect(),
-            tools: calls.iter().filter_map(|c| c.tool.as_deref()).collect(),
+            methods: calls.iter().map(|c| cut(&c.method)).collect(),
+            tools: calls
+                .iter()
+                .filter_map(|c| c.tool.as_deref())
+                .map(cut)
+                .collect(),
             action: rec.decisions.last().map(|d| d.action.as_str()),
             decision: if rec.allowed() { "allow" } else { "deny" },
             reason: match rec.outcome {
@@ -159,7 +182,7 @@ impl AuditFormat {
             errors: rec
                 .decisions
                 .iter()
-                .flat_map(|d| d.errors.iter().map(String::as_str))
+                .flat_map(|d| d.errors.iter().map(|e| cut(e)))
                 .collect(),
             generation: rec.generation,
             latency_us: u64::try_from(rec.latency.as_micros()).unwrap_or(u64::MAX),
@@ -189,7 +212,7 @@ fn truncate_object(map: &Map<String, Value>, depth: usize) -> Value {
     Value::Object(
         map.iter()
             .take(MAX_ARGUMENT_ENTRIES)
-            .map(|(k, v)| (cut(k), truncate(v, depth + 1)))
+            .map(|(k, v)| (cut(k).into_owned(), truncate(v, depth + 1)))
             .collect(),
     )
 }
@@ -197,7 +220,7 @@ fn truncate_object(map: &Map<String, Value>, depth: usize) -> Value {
 /// `v` with long strings cut, deep nesting and long lists elided.
 pub fn truncate(v: &Value, depth: usize) -> Value {
     match v {
-        Value::String(s) => Value::String(cut(s)),
+        Value::String(s) => Value::String(cut(s).into_owned()),
         Value::Object(m) => truncate_object(m, depth),
         Value::Array(_) if depth > MAX_ARGUMENT_DEPTH => Value::String("…".into()),
         Value::Array(a) => Value::Array(
@@ -210,10 +233,13 @@ pub fn truncate(v: &Value, depth: usize) -> Value {
     }
 }
 
-fn cut(s: &str) -> String {
-    match s.char_indices().nth(MAX_ARGUMENT_CHARS) {
-        None => s.to_owned(),
-        Some((i, _)) => format!("{}…", &s[..i]),
+/// `s` cut to [`MAX_LOGGED_CHARS`] characters, ending with `…` when cut (for
+/// JSON lines: unlike [`crate::mcp::strict::logged`], nothing is escaped, the
+/// JSON encoder does that).
+pub fn cut(s: &str) -> Cow<'_, str> {
+    match s.char_indices().nth(MAX_LOGGED_CHARS) {
+        None => Cow::Borrowed(s),
+        Some((i, _)) => Cow::Owned(format!("{}…", &s[..i])),
     }
 }
 

@@ -119,10 +119,44 @@ fn arguments_are_logged_only_for_listed_tools_and_truncated() {
     assert_eq!(args.len(), 1, "{v}");
     assert_eq!(args[0]["tool"], "run_query");
     let sql = args[0]["arguments"]["sql"].as_str().unwrap_or_default();
-    assert_eq!(sql.chars().count(), MAX_ARGUMENT_CHARS + 1);
+    assert_eq!(sql.chars().count(), 256 + 1);
     assert!(sql.ends_with('…'));
     assert_eq!(args[0]["arguments"]["deep"]["a"]["b"]["c"], "…");
     assert!(!v.to_string().contains("s3cr3t"));
+}
+
+#[test]
+fn request_strings_are_cut() {
+    let f = AuditFormat::new(&cfg());
+    let big = |c: char| c.to_string().repeat(60_000);
+    let short = |c: char| format!("{}…", c.to_string().repeat(256));
+    let mut c = call(&big('t'), json!({}));
+    c.method = big('m');
+    c.id = Some(Value::String(big('i')));
+    let mut numbered = call("run_query", json!({}));
+    numbered.id = Some(json!(12));
+    let mut rec = record(false, vec![c, numbered]);
+    rec.outcome = Err(DenyReason::UnknownTool);
+    rec.request_id = Some(big('r'));
+    rec.channel = Some(big('c'));
+    rec.decisions[0].errors = vec![format!("p1: {}", big('e'))];
+    let line = f.line(&rec, UNIX_EPOCH).unwrap_or_default();
+    // Six 60 KB strings, each cut to 256 characters: well under 2 KB (with a
+    // 60 KB field left whole, over 60 KB).
+    assert!(line.len() < 2048, "{} bytes", line.len());
+    let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+    assert_eq!(v["tools"], json!([short('t'), "run_query"]));
+    assert_eq!(v["methods"], json!([short('m'), "tools/call"]));
+    assert_eq!(v["jsonrpc_ids"], json!([short('i'), 12]));
+    assert_eq!(v["request_id"], short('r'));
+    assert_eq!(v["channel"], short('c'));
+    assert_eq!(v["errors"], json!([format!("p1: {}…", "e".repeat(252))]));
+    // Strings at the bound are whole; multibyte ones are cut by characters.
+    let mut c = call(&"é".repeat(256), json!({}));
+    c.method = "ü".repeat(257);
+    let v = parsed(&f, &record(false, vec![c]));
+    assert_eq!(v["tools"], json!(["é".repeat(256)]));
+    assert_eq!(v["methods"], json!([format!("{}…", "ü".repeat(256))]));
 }
 
 #[test]
