@@ -47,6 +47,8 @@ fn principal_scope() -> impl Strategy<Value = String> {
         (0..GROUPS).prop_map(|g| format!("principal in Group::\"g{g}\"")),
         (0..BGS).prop_map(|b| format!("principal in BusinessGroup::\"b{b}\"")),
         Just("principal is Service".to_owned()),
+        (0..2usize).prop_map(|v| format!("principal == Service::\"svc{v}\"")),
+        (0..3usize).prop_map(|u| format!("principal in User::\"u{u}\"")),
         (0..GROUPS).prop_map(|g| format!("principal is User in Group::\"g{g}\"")),
     ]
 }
@@ -119,19 +121,56 @@ fn condition() -> impl Strategy<Value = String> {
     ]
 }
 
+/// `principal in E` / `principal == E` for any entity a principal can be or
+/// be in (the index files a policy whose first condition starts with one
+/// under `E`).
+fn principal_test() -> impl Strategy<Value = String> {
+    let entity = prop_oneof![
+        (0..3usize).prop_map(|u| format!("User::\"u{u}\"")),
+        (0..2usize).prop_map(|v| format!("Service::\"svc{v}\"")),
+        (0..GROUPS).prop_map(|g| format!("Group::\"g{g}\"")),
+        (0..BGS).prop_map(|b| format!("BusinessGroup::\"b{b}\"")),
+    ];
+    (prop_oneof![Just("in"), Just("==")], entity).prop_map(|(op, e)| format!("principal {op} {e}"))
+}
+
+/// A first `when` that starts with a principal test: alone, as the left of
+/// `&&` (the index may use it), or under `||` or after another condition
+/// (it must not), now and then with a comment in the way.
+fn leading_condition() -> impl Strategy<Value = Option<String>> {
+    proptest::option::weighted(
+        0.5,
+        (principal_test(), condition(), condition(), 0..6u8).prop_map(
+            |(t, c, d, shape)| match shape {
+                0 => format!("when {{ {t} }}"),
+                1 => format!("when {{ {t} && {c} }}"),
+                2 => format!("when {{ {t} && {c} && {d} }}"),
+                3 => format!("when {{ {t} && {c} || {d} }}"),
+                4 => format!("when {{ {c} && {t} }}"),
+                _ => format!("when {{ // {t} ||\n {t} && ({c} || {d}) }}"),
+            },
+        ),
+    )
+}
+
 fn policy_text() -> impl Strategy<Value = String> {
     (
         any::<bool>(),
         principal_scope(),
         action_scope(),
         resource_scope(),
+        leading_condition(),
         proptest::collection::vec((any::<bool>(), condition()), 0..3),
     )
-        .prop_map(|(permit, p, a, r, conds)| {
+        .prop_map(|(permit, p, a, r, lead, conds)| {
             let mut text = format!(
                 "{} ({p}, {a}, {r})",
                 if permit { "permit" } else { "forbid" }
             );
+            if let Some(lead) = lead {
+                text.push(' ');
+                text.push_str(&lead);
+            }
             for (when, c) in conds {
                 text.push_str(&format!(
                     " {} {{ {c} }}",
@@ -657,4 +696,43 @@ fn repeated_action_in_scope_list() {
         &req(Action::Connect, 0, 0),
     );
     assert!(eval.allowed);
+}
+
+/// The index really narrows: of policies for many groups and users, a
+/// request evaluates only those of its own principal, groups and business
+/// groups (plus the unscoped ones), whether the scope or the first
+/// condition names them.
+#[test]
+fn a_request_evaluates_only_its_own_principals_policies() {
+    let mut texts: Vec<String> = Vec::new();
+    for i in 0..40 {
+        texts.push(format!(
+            "permit (principal in Group::\"team-{i}\", action, resource == McpServer::\"s0\");"
+        ));
+        texts.push(format!(
+            "forbid (principal, action, resource == McpServer::\"s0\") when {{ principal in Group::\"blocked-{i}\" && context.surface.environment == \"prod\" }};"
+        ));
+        texts.push(format!(
+            "forbid (principal == User::\"other-{i}\", action == Action::\"call_tool\", resource);"
+        ));
+    }
+    // The caller's own: group g1, business group b0, user u1; one unscoped.
+    texts
+        .push("permit (principal in Group::\"g1\", action, resource in McpServer::\"s0\");".into());
+    texts.push("forbid (principal, action, resource) when { principal in BusinessGroup::\"b0\" && context.surface.environment == \"none\" };".into());
+    texts.push("forbid (principal == User::\"u1\", action == Action::\"call_tool\", resource) when { false };".into());
+    texts.push("permit (principal, action, resource == McpServer::\"s0\") when { resource.namespace == \"none\" };".into());
+    let set = policy_set(&texts);
+    let index = PolicyIndex::build(&set).unwrap();
+    let mut r = req(Action::CallTool, 0, 0);
+    r.principal = Principal::User {
+        id: 1,
+        groups: vec![1],
+        bgs: vec![0],
+    };
+    let (request, entities, server) = build(&r);
+    assert_eq!(index.candidates(&request, &entities, r.action, &server), 4);
+    let (indexed, full) = both(&set, &index, &r);
+    assert_eq!(indexed, full);
+    assert!(indexed.allowed, "the g1 permit allows: {indexed:?}");
 }

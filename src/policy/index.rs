@@ -1,20 +1,39 @@
-//! A policy set indexed by action and server, so a request evaluates only the
-//! policies whose scope can match it.
+//! A policy set indexed by action, resource and principal, so a request
+//! evaluates only the policies whose scope can match it.
 //!
-//! Cedar evaluates every policy of a set (about 0.6 µs each). Here each policy
-//! goes to one bucket per (action or any, server or tool or any) its scope
-//! allows; a request evaluates at most six (usually one to three) buckets and combines their answers exactly as
-//! Cedar combines policies: any satisfied `forbid` denies, otherwise any
-//! satisfied `permit` allows, otherwise deny. Because a policy whose scope does
-//! not match is neither satisfied nor erroring, the combined answer equals a
-//! full evaluation (checked by a property test).
-
-use std::collections::HashMap;
+//! Cedar evaluates every policy of a set it is given (about 0.6 µs each).
+//! Here each policy is stored once, in the one cell its scope allows:
+//!
+//! - action: the action of `action == A` (or of `action in [...]` naming one
+//!   action), else "any action";
+//! - resource: the tool of `resource == Tool::"s/t"`, the server of
+//!   `resource == / in McpServer::"s"` (or a tool's server), else "any";
+//! - principal: the entity of `principal == E` / `principal in E` /
+//!   `principal is T in E`, or, for a policy without a principal scope, of a
+//!   `principal == E` / `principal in E` that is the first condition Cedar
+//!   evaluates (the leftmost `&&` operand of the first `when`); else "any".
+//!
+//! A request evaluates the cells of its action and "any action", of its tool,
+//! its server and "any resource", and of "any principal", the principal
+//! itself and each of its ancestors (groups, business groups): at most
+//! 2 × 3 × (2 + ancestors) lookups, most of them empty. The answers are
+//! combined exactly as Cedar combines policies: any satisfied `forbid`
+//! denies, otherwise any satisfied `permit` allows, otherwise deny.
+//!
+//! Why skipping is exact: Cedar evaluates a policy as its scope constraints,
+//! then its conditions in order, each `&&` short-circuiting. Scope
+//! constraints and `principal in / == <entity literal>` never error. So a
+//! policy whose scope, or whose first evaluated condition, names an entity
+//! that is neither the principal nor one of its ancestors is neither
+//! satisfied nor erroring for this request: leaving it out changes neither
+//! the decision nor the reported errors (checked by a property test against
+//! a full evaluation, `tests/policy_index.rs`).
 
 use cedar_policy::{
     ActionConstraint, AuthorizationError, Authorizer, Decision, Effect, Entities, EntityUid,
-    Policy, PolicySet, Request, ResourceConstraint,
+    Policy, PolicySet, PrincipalConstraint, Request, ResourceConstraint,
 };
+use std::collections::HashMap;
 
 use super::names::{Action, SERVER, TOOL};
 
@@ -33,13 +52,47 @@ pub struct Evaluation {
     pub failed_forbids: Vec<String>,
 }
 
+/// The policies of one (action, resource) cell, by principal.
+#[derive(Default)]
+struct Cell {
+    /// No principal scope the index can use.
+    any: PolicySet,
+    /// By the entity the principal must be, or be in.
+    by_principal: HashMap<EntityUid, PolicySet>,
+    /// Whether a policy of this cell reads `context.arguments`.
+    reads_arguments: bool,
+}
+
+impl Cell {
+    fn add(&mut self, principal: Option<EntityUid>, p: Policy) -> Result<(), String> {
+        let set = match principal {
+            Some(uid) => self.by_principal.entry(uid).or_default(),
+            None => &mut self.any,
+        };
+        set.add(p).map_err(|e| e.to_string())
+    }
+
+    fn sets(&self) -> impl Iterator<Item = &PolicySet> {
+        std::iter::once(&self.any).chain(self.by_principal.values())
+    }
+}
+
+/// The cells of one action slot.
 #[derive(Default)]
 struct Bucket {
-    any: PolicySet,
-    by_server: HashMap<String, PolicySet>,
+    any: Cell,
+    by_server: HashMap<String, Cell>,
     /// Policies scoped to one tool (`resource == Tool::"s/t"`), by tool id:
     /// a server with many per-tool rules costs a call only its own rules.
-    by_tool: HashMap<String, PolicySet>,
+    by_tool: HashMap<String, Cell>,
+}
+
+impl Bucket {
+    fn cells(&self) -> impl Iterator<Item = &Cell> {
+        std::iter::once(&self.any)
+            .chain(self.by_server.values())
+            .chain(self.by_tool.values())
+    }
 }
 
 /// Where a policy's resource scope puts it.
@@ -49,7 +102,7 @@ enum ResourceSlot {
     Tool(String),
 }
 
-/// Policies bucketed by action and server.
+/// Policies indexed by action, resource and principal.
 pub struct PolicyIndex {
     /// Index 0: policies for any action; 1..: per [`Action::ALL`].
     buckets: Vec<Bucket>,
@@ -68,18 +121,22 @@ fn server_of(uid: &EntityUid) -> Option<String> {
     }
 }
 
-fn action_slots(p: &Policy) -> Vec<usize> {
+/// The one action slot of a policy: its action, or 0 (any action) when it
+/// names several or one the index does not know.
+fn action_slot(p: &Policy) -> usize {
     let of = |u: &EntityUid| Action::parse(u.id().unescaped()).map(|a| a.index() + 1);
     match p.action_constraint() {
-        ActionConstraint::Any => vec![0],
-        ActionConstraint::Eq(u) => vec![of(&u).unwrap_or(0)],
+        ActionConstraint::Any => 0,
+        ActionConstraint::Eq(u) => of(&u).unwrap_or(0),
         ActionConstraint::In(us) => {
-            let slots: Option<Vec<usize>> = us.iter().map(of).collect();
-            let mut slots = slots.unwrap_or_else(|| vec![0]);
-            // `action in [a, b, a]` is valid Cedar; a policy goes once per bucket.
+            let mut slots: Vec<Option<usize>> = us.iter().map(of).collect();
+            // `action in [a, b, a]` is valid Cedar.
             slots.sort_unstable();
             slots.dedup();
-            slots
+            match slots.as_slice() {
+                [Some(one)] => *one,
+                _ => 0,
+            }
         }
     }
 }
@@ -99,25 +156,51 @@ fn resource_slot(p: &Policy) -> ResourceSlot {
     }
 }
 
+/// The entity a request's principal must be, or be in, for the policy to
+/// be satisfied or to error: from the principal scope, else from the first
+/// condition Cedar evaluates. `None`: any principal.
+fn principal_slot(p: &Policy, text: &str) -> Option<EntityUid> {
+    match p.principal_constraint() {
+        PrincipalConstraint::Eq(u)
+        | PrincipalConstraint::In(u)
+        | PrincipalConstraint::IsIn(_, u) => Some(u),
+        PrincipalConstraint::Any | PrincipalConstraint::Is(_) => {
+            if !p.has_non_scope_constraint() {
+                return None;
+            }
+            super::condition::first_condition_principal(text)
+        }
+    }
+}
+
+fn reads_arguments(text: &str) -> bool {
+    text.contains("context.arguments") || text.contains("context[\"arguments\"]")
+}
+
 impl PolicyIndex {
-    /// Buckets every policy of `set`.
+    /// Indexes every policy of `set`, each stored once.
     pub fn build(set: &PolicySet) -> Result<Self, String> {
+        Self::build_many(std::slice::from_ref(set))
+    }
+
+    /// Indexes every policy of `sets`, each stored once.
+    pub fn build_many(sets: &[PolicySet]) -> Result<Self, String> {
         let mut buckets: Vec<Bucket> = (0..=Action::ALL.len()).map(|_| Bucket::default()).collect();
         let mut len = 0;
-        for p in set.policies() {
+        for p in sets.iter().flat_map(PolicySet::policies) {
             len += 1;
-            let resource = resource_slot(p);
-            for slot in action_slots(p) {
-                let Some(b) = buckets.get_mut(slot) else {
-                    continue;
-                };
-                let target = match &resource {
-                    ResourceSlot::Server(s) => b.by_server.entry(s.clone()).or_default(),
-                    ResourceSlot::Tool(t) => b.by_tool.entry(t.clone()).or_default(),
-                    ResourceSlot::Any => &mut b.any,
-                };
-                target.add(p.clone()).map_err(|e| e.to_string())?;
-            }
+            let text = p.to_string();
+            let principal = principal_slot(p, &text);
+            let Some(b) = buckets.get_mut(action_slot(p)) else {
+                return Err(format!("policy `{}`: no action slot", p.id()));
+            };
+            let cell = match resource_slot(p) {
+                ResourceSlot::Server(s) => b.by_server.entry(s).or_default(),
+                ResourceSlot::Tool(t) => b.by_tool.entry(t).or_default(),
+                ResourceSlot::Any => &mut b.any,
+            };
+            cell.reads_arguments |= reads_arguments(&text);
+            cell.add(principal, p.clone())?;
         }
         Ok(PolicyIndex { buckets, len })
     }
@@ -134,21 +217,17 @@ impl PolicyIndex {
 
     /// Every policy's id and text, once each.
     pub fn texts(&self) -> Vec<(String, String)> {
-        let mut out: HashMap<String, String> = HashMap::new();
-        for b in &self.buckets {
-            let sets = std::iter::once(&b.any)
-                .chain(b.by_server.values())
-                .chain(b.by_tool.values());
-            for p in sets.flat_map(PolicySet::policies) {
-                out.entry(p.id().to_string())
-                    .or_insert_with(|| p.to_string());
-            }
-        }
-        out.into_iter().collect()
+        self.buckets
+            .iter()
+            .flat_map(Bucket::cells)
+            .flat_map(Cell::sets)
+            .flat_map(PolicySet::policies)
+            .map(|p| (p.id().to_string(), p.to_string()))
+            .collect()
     }
 
     /// Whether a policy that can match `call_tool` on `server`/`tool` reads
-    /// `context.arguments`.
+    /// `context.arguments` (for any principal).
     pub fn reads_arguments(&self, server: &str, tool: &str) -> bool {
         let tool_id = format!("{server}/{tool}");
         [0, Action::CallTool.index() + 1].into_iter().any(|slot| {
@@ -160,16 +239,13 @@ impl PolicyIndex {
                 ]
                 .into_iter()
                 .flatten()
-                .flat_map(PolicySet::policies)
-                .any(|p| {
-                    let text = p.to_string();
-                    text.contains("context.arguments") || text.contains("context[\"arguments\"]")
-                })
+                .any(|c| c.reads_arguments)
             })
         })
     }
 
-    /// Evaluates the policies that can match `action` on `server`.
+    /// Evaluates the policies that can match `action` on `server` for the
+    /// request's principal (its ancestors read from `entities`).
     pub fn evaluate(
         &self,
         authz: &Authorizer,
@@ -179,25 +255,72 @@ impl PolicyIndex {
         server: &str,
     ) -> Evaluation {
         let mut acc = Combiner::default();
+        self.each_set(req, entities, action, server, |set| {
+            acc.add(authz, req, set, entities);
+        });
+        acc.finish()
+    }
+
+    /// How many policies [`Self::evaluate`] would evaluate for this request.
+    pub fn candidates(
+        &self,
+        req: &Request,
+        entities: &Entities,
+        action: Action,
+        server: &str,
+    ) -> usize {
+        let mut n = 0;
+        self.each_set(req, entities, action, server, |set| {
+            n += set.policies().count();
+        });
+        n
+    }
+
+    /// Calls `f` with every non-empty set of policies that can match.
+    fn each_set<'s>(
+        &'s self,
+        req: &Request,
+        entities: &Entities,
+        action: Action,
+        server: &str,
+        mut f: impl FnMut(&'s PolicySet),
+    ) {
+        let mut visit = |set: &'s PolicySet| {
+            if !set.is_empty() {
+                f(set);
+            }
+        };
         let tool = req
             .resource()
             .filter(|u| u.type_name() == &*TOOL)
             .map(|u| u.id().unescaped());
+        let principal = req.principal();
         for slot in [0, action.index() + 1] {
             let Some(b) = self.buckets.get(slot) else {
                 continue;
             };
             let by_tool = tool.and_then(|t| b.by_tool.get(t));
-            for set in [Some(&b.any), b.by_server.get(server), by_tool]
+            for cell in [Some(&b.any), b.by_server.get(server), by_tool]
                 .into_iter()
                 .flatten()
             {
-                if !set.is_empty() {
-                    acc.add(authz, req, set, entities);
+                visit(&cell.any);
+                if cell.by_principal.is_empty() {
+                    continue;
+                }
+                let Some(p) = principal else {
+                    // No principal to look up: every principal's policies.
+                    cell.by_principal.values().for_each(&mut visit);
+                    continue;
+                };
+                let ancestors = entities.ancestors(p).into_iter().flatten();
+                for uid in std::iter::once(p).chain(ancestors) {
+                    if let Some(set) = cell.by_principal.get(uid) {
+                        visit(set);
+                    }
                 }
             }
         }
-        acc.finish()
     }
 }
 

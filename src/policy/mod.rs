@@ -1,6 +1,7 @@
 //! The Cedar engine: schema, validated policies, the action/server index, and
 //! placeholders in `@message`. Knows nothing of Envoy or tokens.
 
+mod condition;
 mod index;
 mod load;
 pub mod message;
@@ -26,8 +27,8 @@ pub struct PolicyEngine {
 impl PolicyEngine {
     /// Loads, validates against `schema` and indexes the policies of `files`.
     pub fn load(schema: &Schema, files: &[PathBuf]) -> Result<Self, PolicyError> {
-        let (set, info) = load_policies(schema, files)?;
-        let index = PolicyIndex::build(&set).map_err(|message| PolicyError {
+        let (sets, info) = load_policies(schema, files)?;
+        let index = PolicyIndex::build_many(&sets).map_err(|message| PolicyError {
             file: "<policies>".into(),
             line: None,
             message,

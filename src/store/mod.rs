@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use arc_swap::{ArcSwap, Guard};
 use notify::Watcher;
@@ -27,6 +27,9 @@ pub struct ReloadStatus {
     /// Seconds since the snapshot in use was loaded.
     #[serde(skip)]
     pub loaded_at: SystemTime,
+    /// How long building the snapshot in use took (reading, parsing,
+    /// validating and indexing every file), in seconds.
+    pub load_seconds: f64,
 }
 
 /// The live snapshot plus the machinery to replace it.
@@ -39,7 +42,9 @@ pub struct Registry {
 impl Registry {
     /// Loads the first snapshot; an error here means the process must not serve.
     pub fn load(cfg: Arc<Config>) -> Result<Self, LoadError> {
+        let started = Instant::now();
         let mut snap = Snapshot::load(&cfg)?;
+        let load_seconds = started.elapsed().as_secs_f64();
         snap.generation = 1;
         let status = ReloadStatus {
             generation: 1,
@@ -48,6 +53,7 @@ impl Registry {
             reloads_failed: 0,
             last_error: None,
             loaded_at: SystemTime::now(),
+            load_seconds,
         };
         Ok(Registry {
             cfg,
@@ -77,7 +83,9 @@ impl Registry {
         if self.lock().0 == hash {
             return None;
         }
+        let started = Instant::now();
         let result = Snapshot::load(&self.cfg);
+        let load_seconds = started.elapsed().as_secs_f64();
         let mut st = self.lock();
         // Remember the attempt either way: a broken file is reported once, not
         // on every tick, and retried as soon as it changes again.
@@ -90,11 +98,13 @@ impl Registry {
                 st.1.servers = snap.catalog.servers.len();
                 st.1.last_error = None;
                 st.1.loaded_at = SystemTime::now();
+                st.1.load_seconds = load_seconds;
                 self.current.store(Arc::new(snap));
                 tracing::info!(
                     generation = st.1.generation,
                     policies = st.1.policies,
                     servers = st.1.servers,
+                    load_ms = (load_seconds * 1000.0).round() as u64,
                     "reloaded policies and registry"
                 );
                 Ok(st.1.generation)

@@ -8,6 +8,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Unit;
 
 use crate::jwt::Verifier;
 use crate::store::Registry;
@@ -117,6 +118,13 @@ impl Collector for StateCollector {
         ] {
             ConstCounter::new(n).encode(reloads.encode_family(&ResultLabel { result })?)?;
         }
+        let load = e.encode_descriptor(
+            "mcp_authz_snapshot_load_duration_seconds",
+            "How long building the active snapshot took (reading, parsing, validating and indexing the policy and registry files)",
+            Some(&Unit::Seconds),
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(status.load_seconds).encode(load)?;
         let keys = self.verifier.status();
         let mut age = e.encode_descriptor(
             "mcp_authz_jwks_age_seconds",
