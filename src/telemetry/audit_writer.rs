@@ -117,6 +117,12 @@ impl DecisionObserver for AuditLog {
     }
 }
 
+/// After a flush, the writer waits this long before it looks at the queue
+/// again: lines queued meanwhile are written in one go, and a Check's
+/// `try_send` finds no sleeping receiver to wake (one thread wake-up and one
+/// `write` per batch rather than per line). Idle, the writer blocks.
+const BATCH_WINDOW: Duration = Duration::from_millis(5);
+
 fn write_loop(rx: &Receiver<Msg>, out: Box<dyn Write + Send>) {
     let mut out = BufWriter::new(out);
     let mut failed = false;
@@ -145,6 +151,7 @@ fn write_loop(rx: &Receiver<Msg>, out: Box<dyn Write + Send>) {
                 Ok(msg) => handle(msg, &mut out),
                 Err(TryRecvError::Empty) => {
                     let _ = out.flush();
+                    std::thread::sleep(BATCH_WINDOW);
                     break;
                 }
                 Err(TryRecvError::Disconnected) => {
