@@ -45,9 +45,11 @@ fn main() -> Result<(), String> {
     let mode = std::env::args().nth(1).unwrap_or_else(|| "one".into());
     let before = rss_kb()?;
     let policies = (0..N as usize)
-        .map(|i| Policy::parse(Some(PolicyId::new(format!("gen-{i}"))), text(i)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
+        .map(|i| {
+            Policy::parse(Some(PolicyId::new(format!("gen-{i}"))), text(i))
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let parsed = rss_kb()?;
     let kept: Box<dyn std::any::Any> = match mode.as_str() {
         "vec" => Box::new(policies),
