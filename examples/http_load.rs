@@ -9,8 +9,10 @@
 //! 0-1 µs at 1,000 req/s) and time requests from the actual send.
 //!
 //! Keep-alive connections, one request in flight per connection, a raw
-//! request written once and responses parsed by `content-length`: cheap
-//! enough to leave the CPU to what is measured.
+//! request written once and responses framed by `content-length` or
+//! `transfer-encoding: chunked` (Envoy sends a body chunked when a filter,
+//! such as the quickstart's ext_proc, may change it): cheap enough to leave
+//! the CPU to what is measured.
 //!
 //! ```sh
 //! cargo run --release --example http_load -- --addr 127.0.0.1:10000 --path /mcp/presto \
@@ -71,6 +73,64 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// Appends what the peer sends next to `buf`.
+async fn fill(s: &mut TcpStream, buf: &mut Vec<u8>, chunk: &mut [u8; 8192]) -> anyhow::Result<()> {
+    let n = s.read(chunk).await?;
+    if n == 0 {
+        bail!("connection closed in the response body");
+    }
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(())
+}
+
+/// The end of the line starting at `buf[pos..]` (the index of its `\r\n`),
+/// reading more as needed.
+async fn line_end(
+    s: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    pos: usize,
+    chunk: &mut [u8; 8192],
+) -> anyhow::Result<usize> {
+    loop {
+        if let Some(i) = find(&buf[pos..], b"\r\n") {
+            return Ok(pos + i);
+        }
+        fill(s, buf, chunk).await?;
+    }
+}
+
+/// Reads a chunked body starting at `buf[pos..]`, up to the empty line
+/// after the last chunk (trailers included).
+async fn read_chunked(
+    s: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    mut pos: usize,
+    chunk: &mut [u8; 8192],
+) -> anyhow::Result<()> {
+    loop {
+        let end = line_end(s, buf, pos, chunk).await?;
+        let line = std::str::from_utf8(&buf[pos..end]).context("chunk size is not UTF-8")?;
+        let hex = line.split(';').next().unwrap_or_default().trim();
+        let size =
+            usize::from_str_radix(hex, 16).with_context(|| format!("bad chunk size `{line}`"))?;
+        pos = end + 2;
+        if size == 0 {
+            loop {
+                let end = line_end(s, buf, pos, chunk).await?;
+                let empty = end == pos;
+                pos = end + 2;
+                if empty {
+                    return Ok(());
+                }
+            }
+        }
+        while buf.len() < pos + size + 2 {
+            fill(s, buf, chunk).await?;
+        }
+        pos += size + 2;
+    }
+}
+
 /// Reads one response; returns (status, connection: close).
 async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<(u16, bool)> {
     buf.clear();
@@ -93,6 +153,7 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<(
         .and_then(|c| c.parse().ok())
         .context("bad status line")?;
     let mut len = None;
+    let mut chunked = false;
     let mut close = false;
     for l in lines {
         if let Some((k, v)) = l.split_once(':') {
@@ -100,11 +161,18 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<(
             if k.eq_ignore_ascii_case("content-length") {
                 len = Some(v.parse::<usize>()?);
             } else if k.eq_ignore_ascii_case("transfer-encoding") {
-                bail!("transfer-encoding `{v}` is not supported");
+                if !v.eq_ignore_ascii_case("chunked") {
+                    bail!("transfer-encoding `{v}` is not supported");
+                }
+                chunked = true;
             } else if k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close") {
                 close = true;
             }
         }
+    }
+    if chunked {
+        read_chunked(s, buf, head_end, &mut chunk).await?;
+        return Ok((status, close));
     }
     let total = head_end + len.context("response without content-length")?;
     while buf.len() < total {

@@ -119,7 +119,7 @@ impl Collector for StateCollector {
             ConstCounter::new(n).encode(reloads.encode_family(&ResultLabel { result })?)?;
         }
         let load = e.encode_descriptor(
-            "mcp_authz_snapshot_load_duration_seconds",
+            "mcp_authz_snapshot_load_duration",
             "How long building the active snapshot took (reading, parsing, validating and indexing the policy and registry files)",
             Some(&Unit::Seconds),
             MetricType::Gauge,
