@@ -9,14 +9,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use super::probe::wait_readyz;
 use crate::harness::demo::client::{call_tool, connect, error_text, result_text};
 use crate::harness::demo::servers::{self, ResponseMode, RunningServer, ServerName, all_names};
 use crate::harness::demo::within;
 use crate::harness::rpc::{bearer, user_token};
 use crate::harness::{Authz, AuthzOptions, PolicySources, envoy_in_front, http_client, repo_path};
-
-/// How long the probe may take to show an expected status.
-const STATUS_DEADLINE: Duration = Duration::from_secs(20);
 
 /// `rate_doc`'s description after its owner changed it (a rug pull in
 /// miniature: the tool now claims to do more than was reviewed).
@@ -27,24 +25,6 @@ const META_KEY: &str = "dev.mcp-authz/registry";
 
 /// What the UI says of a tool whose live definition changed.
 const UI_DRIFTED: &str = "drifted: live definition differs from the pinned one";
-
-/// Polls `/readyz` until `pred` holds for its body; panics after the deadline.
-async fn wait_readyz(authz: &Authz, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let end = Instant::now() + STATUS_DEADLINE;
-    loop {
-        let (_, body) = authz.readyz().await;
-        if pred(&body) {
-            return body;
-        }
-        if Instant::now() >= end {
-            panic!(
-                "/readyz never showed {what}; last: {body}\n{}",
-                authz.log_tail()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Binds `addr` again once the stopped server has released it.
 async fn rebind(addr: std::net::SocketAddr) -> tokio::net::TcpListener {

@@ -5,10 +5,9 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::policy_files::{Layout, PolicyFiles, REGISTRY};
 use crate::harness::rpc::{RpcError, bearer, request, send, tool_call, user_token};
 use crate::harness::{
-    Authz, AuthzOptions, Echo, PolicySources, Stack, envoy_in_front, http_client, poll_until,
+    Authz, AuthzOptions, Echo, PolicySources, envoy_in_front, http_client, poll_until,
 };
 
 /// Longer than Envoy's default access log flush interval (10 s).
@@ -190,33 +189,9 @@ async fn a_60_kb_tool_name_writes_short_audit_and_access_log_lines() {
     }
 }
 
-/// A strictly validated forbid whose arithmetic overflows on large limits
-/// (as in `trust_policies::forbid_that_fails_to_evaluate_denies`).
-const LIMIT_CAP: &str = r#"
-@id("limit-cap")
-@message("queries return at most 100 rows")
-forbid (principal, action == Action::"call_tool", resource == Tool::"presto/run_query")
-when {
-  context.arguments has presto &&
-  context.arguments.presto has run_query &&
-  context.arguments.presto.run_query has limit &&
-  context.arguments.presto.run_query.limit * 10 > 1000
-};
-"#;
-
 #[tokio::test(flavor = "multi_thread")]
 async fn every_policy_evaluation_error_is_logged_at_warn_with_the_policy_id() {
-    let mut files = PolicyFiles::new(Layout::InPlace);
-    let registry = files.get(REGISTRY).replace(
-        "            catalog: { type: string }\n",
-        "            catalog: { type: string }\n            limit: { type: integer }\n",
-    );
-    assert_ne!(registry, files.get(REGISTRY), "run_query's schema moved");
-    files.apply(&[
-        (REGISTRY, Some(&registry)),
-        ("limit-cap.cedar", Some(LIMIT_CAP)),
-    ]);
-    let stack = Stack::start_with(&AuthzOptions::default(), &files.sources("2s")).await;
+    let (stack, _files) = super::trust_policies::limit_cap_stack().await;
     let alice = bearer(&user_token("alice", &["eng"], &["ads"], "ai-chat"));
     let call = |id: i64, limit: Value| {
         let body = tool_call(

@@ -99,7 +99,7 @@ async fn start_authz(registry: &Path, patch: impl FnOnce(&mut Value)) -> Authz {
 }
 
 /// Polls `/readyz` until `pred` holds for its body; panics after the deadline.
-async fn wait_readyz(authz: &Authz, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+pub(super) async fn wait_readyz(authz: &Authz, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let end = Instant::now() + STATUS_DEADLINE;
     loop {
         let (_, body) = authz.readyz().await;

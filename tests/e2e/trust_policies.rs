@@ -26,6 +26,24 @@ when {
 };
 "#;
 
+/// The quickstart stack with an integer `limit` argument on presto's
+/// `run_query` and [`LIMIT_CAP`], a forbid that overflows on large limits.
+/// Keep the returned files alive as long as the stack.
+pub(super) async fn limit_cap_stack() -> (Stack, PolicyFiles) {
+    let mut files = PolicyFiles::new(Layout::InPlace);
+    let registry = files.get(REGISTRY).replace(
+        "            catalog: { type: string }\n",
+        "            catalog: { type: string }\n            limit: { type: integer }\n",
+    );
+    assert_ne!(registry, files.get(REGISTRY), "run_query's schema moved");
+    files.apply(&[
+        (REGISTRY, Some(&registry)),
+        ("limit-cap.cedar", Some(LIMIT_CAP)),
+    ]);
+    let stack = Stack::start_with(&AuthzOptions::default(), &files.sources("2s")).await;
+    (stack, files)
+}
+
 async fn post(stack: &Stack, token: &str, body: &Value) -> Reply {
     let auth = bearer(token);
     let url = stack.envoy.url("/mcp/presto");
@@ -47,17 +65,7 @@ fn alice() -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forbid_that_fails_to_evaluate_denies() {
-    let mut files = PolicyFiles::new(Layout::InPlace);
-    let registry = files.get(REGISTRY).replace(
-        "            catalog: { type: string }\n",
-        "            catalog: { type: string }\n            limit: { type: integer }\n",
-    );
-    assert_ne!(registry, files.get(REGISTRY), "run_query's schema moved");
-    files.apply(&[
-        (REGISTRY, Some(&registry)),
-        ("limit-cap.cedar", Some(LIMIT_CAP)),
-    ]);
-    let stack = Stack::start_with(&AuthzOptions::default(), &files.sources("2s")).await;
+    let (stack, _files) = limit_cap_stack().await;
     let call = |limit: Value| {
         tool_call(
             json!(1),
