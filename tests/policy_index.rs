@@ -140,13 +140,15 @@ fn principal_test() -> impl Strategy<Value = String> {
 fn leading_condition() -> impl Strategy<Value = Option<String>> {
     proptest::option::weighted(
         0.5,
-        (principal_test(), condition(), condition(), 0..6u8).prop_map(
+        (principal_test(), condition(), condition(), 0..7u8).prop_map(
             |(t, c, d, shape)| match shape {
                 0 => format!("when {{ {t} }}"),
                 1 => format!("when {{ {t} && {c} }}"),
                 2 => format!("when {{ {t} && {c} && {d} }}"),
                 3 => format!("when {{ {t} && {c} || {d} }}"),
                 4 => format!("when {{ {c} && {t} }}"),
+                // Cedar ends a comment at a lone `\r` too.
+                5 => format!("when {{ {t} // and\r|| {d}\n}}"),
                 _ => format!("when {{ // {t} ||\n {t} && ({c} || {d}) }}"),
             },
         ),

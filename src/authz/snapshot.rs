@@ -76,6 +76,8 @@ fn check_argument_paths(engine: &PolicyEngine, catalog: &Catalog) -> Result<(), 
     let mut texts = engine.texts();
     texts.sort();
     for (id, text) in texts {
+        // Read as Cedar reads it: `context . arguments // c` is the same path.
+        let text = crate::policy::condition::normalized(&text).unwrap_or(text);
         for path in super::argument_paths::argument_paths(&text) {
             if let Some(why) = super::argument_paths::untyped(catalog, &path) {
                 let info = engine.info(&id);

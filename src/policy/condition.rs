@@ -36,7 +36,8 @@ fn tokens(src: &str) -> Option<Vec<(Tok<'_>, usize, usize)>> {
         if c.is_ascii_whitespace() {
             i += 1;
         } else if c == b'/' && b.get(i + 1) == Some(&b'/') {
-            while i < b.len() && b[i] != b'\n' {
+            // Cedar ends a comment at `\n` or `\r`.
+            while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
                 i += 1;
             }
         } else if c == b'"' {
@@ -65,6 +66,67 @@ fn tokens(src: &str) -> Option<Vec<(Tok<'_>, usize, usize)>> {
             i += 1;
             out.push((Tok::Punct(c), start, i));
         }
+    }
+    Some(out)
+}
+
+/// The policy text as Cedar reads it for searching: comments and
+/// whitespace gone, one space kept between adjacent words (`has b`).
+/// `None` when the text cannot be split (an unterminated string).
+pub fn normalized(text: &str) -> Option<String> {
+    let t = tokens(text)?;
+    let mut out = String::with_capacity(text.len());
+    let mut prev_word = false;
+    for (tok, a, b) in &t {
+        let word = matches!(tok, Tok::Ident(_) | Tok::Str);
+        if word && prev_word {
+            out.push(' ');
+        }
+        let raw = text.get(*a..*b)?;
+        match tok {
+            // `"argu\u{6d}ents"` is `"arguments"`.
+            Tok::Str => match unescape(raw.get(1..raw.len() - 1)?) {
+                Some(v) => {
+                    out.push('"');
+                    out.push_str(&v.replace('\\', "\\\\").replace('"', "\\\""));
+                    out.push('"');
+                }
+                None => out.push_str(raw),
+            },
+            _ => out.push_str(raw),
+        }
+        prev_word = word;
+    }
+    Some(out)
+}
+
+/// A Cedar string literal's content with its escapes (`\n \r \t \0 \\ \" \'
+/// \u{hex}`) resolved; `None` on an escape Cedar would refuse.
+fn unescape(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next()? {
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            '0' => '\0',
+            '\\' => '\\',
+            '"' => '"',
+            '\'' => '\'',
+            'u' => {
+                if chars.next()? != '{' {
+                    return None;
+                }
+                let hex: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
+            }
+            _ => return None,
+        });
     }
     Some(out)
 }
@@ -189,6 +251,16 @@ mod tests {
         ] {
             assert_eq!(first(p), None, "{p}");
         }
+    }
+
+    #[test]
+    fn a_carriage_return_ends_a_comment_as_in_cedar() {
+        let p = "forbid (principal, action, resource) when { principal in Group::\"g\" // x\r|| true\n};";
+        assert_eq!(first(p), None);
+        assert_eq!(
+            normalized("when { context // c\r. arguments [ \"a\" ] has b\n}").as_deref(),
+            Some("when{context.arguments[\"a\"]has b}")
+        );
     }
 
     #[test]

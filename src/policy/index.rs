@@ -173,8 +173,12 @@ fn principal_slot(p: &Policy, text: &str) -> Option<EntityUid> {
     }
 }
 
+/// Whether a policy reads `context.arguments`, however spaced or commented
+/// (read from [`super::condition::normalized`] text; an unreadable text
+/// counts as reading them).
 fn reads_arguments(text: &str) -> bool {
-    text.contains("context.arguments") || text.contains("context[\"arguments\"]")
+    super::condition::normalized(text)
+        .is_none_or(|t| t.contains("context.arguments") || t.contains("context[\"arguments\"]"))
 }
 
 impl PolicyIndex {

@@ -8,7 +8,7 @@ use cedar_policy::{Effect, Policy, PolicyId, PolicySet, Schema, ValidationMode, 
 use miette::Diagnostic;
 
 use super::message;
-use super::source::{Statement, line_of, statements};
+use super::source::{Statement, line_of, lone_carriage_return, statements};
 
 /// A policy or schema file problem: file, line and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,6 +139,13 @@ pub fn load_policies(
     for file in files {
         let src = std::fs::read_to_string(file)
             .map_err(|e| PolicyError::new(file, None, format!("cannot read policies: {e}")))?;
+        if let Some(line) = lone_carriage_return(&src) {
+            return Err(PolicyError::new(
+                file,
+                Some(line),
+                "carriage return without a line feed: use LF or CRLF line ends (Cedar ends a `//` comment at a lone CR, which would hide or reveal code)",
+            ));
+        }
         sources.push((file, src));
     }
     let statements: Vec<(&PathBuf, Statement<'_>)> = sources

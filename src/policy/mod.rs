@@ -1,7 +1,7 @@
 //! The Cedar engine: schema, validated policies, the action/server index, and
 //! placeholders in `@message`. Knows nothing of Envoy or tokens.
 
-mod condition;
+pub mod condition;
 mod index;
 mod load;
 pub mod message;

@@ -31,7 +31,8 @@ pub fn statements(src: &str) -> Vec<Statement<'_>> {
             match b {
                 b'"' => in_string = true,
                 b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                    while i < bytes.len() && bytes[i] != b'\n' {
+                    // Cedar ends a comment at `\n` or `\r`.
+                    while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
                         i += 1;
                     }
                     continue;
@@ -87,7 +88,7 @@ fn push<'a>(
     };
     // Skip leading blank lines and comments so `line` points at the policy itself.
     let mut offset = 0;
-    for l in text.split_inclusive('\n') {
+    for l in text.split_inclusive(['\n', '\r']) {
         let t = l.trim();
         if t.is_empty() || t.starts_with("//") {
             offset += l.len();
@@ -103,6 +104,18 @@ fn push<'a>(
     }
     let line = lines.line_at(src, start + offset);
     out.push(Statement { line, text: body });
+}
+
+/// Where `src` has a carriage return not followed by a line feed: Cedar
+/// ends a comment there, editors and line counts may not. Policy files must
+/// use LF or CRLF line ends (1-based line of the first one).
+pub fn lone_carriage_return(src: &str) -> Option<usize> {
+    let b = src.as_bytes();
+    let at = b
+        .iter()
+        .enumerate()
+        .position(|(i, c)| *c == b'\r' && b.get(i + 1) != Some(&b'\n'))?;
+    Some(line_of(src, at))
 }
 
 /// 1-based line number of a byte offset.
