@@ -129,15 +129,6 @@ impl StaticEntities {
         }
         Ok(out)
     }
-
-    /// Every entity, for validation against the schema.
-    pub fn all(&self) -> impl Iterator<Item = &Entity> {
-        self.servers
-            .values()
-            .chain(self.tools.values())
-            .chain(self.surfaces.values())
-            .chain(std::iter::once(&self.unknown_surface))
-    }
 }
 
 /// The surface entity of a request: the configured one, or "unknown".

@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use super::BindingKey;
 use crate::config::Surface;
-use crate::identity::{Caller, Identity};
+use crate::identity::{Attributes, Caller, Identity};
 
 /// Key of the context in ext_authz's dynamic metadata.
 pub const METADATA_KEY: &str = "mcp_authz_context";
@@ -161,16 +161,18 @@ impl ResponseContext {
         let caller = match w.k.as_str() {
             "user" => Caller::User(Arc::new(Identity {
                 user: w.id,
-                groups: w.g,
-                business_groups: w.bg,
-                client_id: None,
-                surface: w
-                    .sf
-                    .and_then(|name| surfaces.iter().find(|s| s.name == name).cloned()),
-                issuer: w.iss,
                 expires_at: u64::MAX,
-                audiences: Vec::new(),
-                require_resource_audience: false,
+                attributes: Arc::new(Attributes {
+                    groups: w.g,
+                    business_groups: w.bg,
+                    client_id: None,
+                    surface: w
+                        .sf
+                        .and_then(|name| surfaces.iter().find(|s| s.name == name).cloned()),
+                    issuer: w.iss,
+                    audiences: Vec::new(),
+                    require_resource_audience: false,
+                }),
             })),
             "service" => Caller::Service(w.id),
             _ => return Err(ContextError::Malformed),

@@ -81,8 +81,13 @@ impl Checker {
             .verify(token)
             .await
             .map_err(|e| deny(DenyReason::InvalidToken, &e, req))?;
-        let identity = Identity::from_token(&verified, &self.cfg.claims, &self.cfg.surfaces)
-            .map_err(|e| deny(DenyReason::InvalidToken, &e, req))?;
+        let identity = Identity::from_token_shared(
+            &verified,
+            &self.cfg.claims,
+            &self.cfg.surfaces,
+            &self.attributes,
+        )
+        .map_err(|e| deny(DenyReason::InvalidToken, &e, req))?;
         let identity = Arc::new(identity);
         self.cache
             .insert(key, identity.clone(), identity.expires_at);

@@ -26,7 +26,7 @@ use crate::binding::BindingKey;
 use crate::binding::session::{SESSION_HEADER, unbind};
 use crate::catalog::{RouteKey, Server, metadata_url, resource_url};
 use crate::config::{Config, Pinning};
-use crate::identity::{Identity, UpstreamHeaders, caller_headers};
+use crate::identity::{Identity, Interner, UpstreamHeaders, caller_headers};
 use crate::jwt::{TokenCache, Verifier};
 use crate::mcp::strict::logged;
 use crate::mcp::{
@@ -82,6 +82,8 @@ pub struct Checker {
     verifier: Arc<Verifier>,
     registry: Arc<Registry>,
     cache: TokenCache<Arc<Identity>>,
+    /// Attributes shared by the cached identities (as many sets as tokens at most).
+    attributes: Interner,
     limits: Limits,
     /// Header names no client may send in another spelling.
     protected: HashSet<String>,
@@ -100,6 +102,8 @@ impl Checker {
     /// A checker over a configuration, its issuers and its registry.
     pub fn new(cfg: Arc<Config>, verifier: Arc<Verifier>, registry: Arc<Registry>) -> Self {
         let cache = TokenCache::new(cfg.limits.token_cache_entries);
+        let attributes =
+            Interner::new(usize::try_from(cfg.limits.token_cache_entries).unwrap_or(usize::MAX));
         let limits = Limits {
             max_body_bytes: cfg.limits.max_body_bytes,
             max_depth: cfg.limits.max_json_depth,
@@ -118,6 +122,7 @@ impl Checker {
             verifier,
             registry,
             cache,
+            attributes,
             limits,
             protected,
             board: None,

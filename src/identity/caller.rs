@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::Identity;
+use super::{Attributes, Identity};
 
 /// The authenticated caller of one request.
 #[derive(Debug, Clone)]
@@ -46,14 +46,16 @@ impl Caller {
         };
         Ok(Caller::User(Arc::new(Identity {
             user: user.to_owned(),
-            groups: groups.to_vec(),
-            business_groups: business_groups.to_vec(),
-            client_id: surface.as_ref().and_then(|s| s.client_ids.first().cloned()),
-            surface,
-            issuer: "stated".into(),
             expires_at: u64::MAX,
-            audiences: Vec::new(),
-            require_resource_audience: false,
+            attributes: Arc::new(Attributes {
+                groups: groups.to_vec(),
+                business_groups: business_groups.to_vec(),
+                client_id: surface.as_ref().and_then(|s| s.client_ids.first().cloned()),
+                surface,
+                issuer: "stated".into(),
+                audiences: Vec::new(),
+                require_resource_audience: false,
+            }),
         })))
     }
 

@@ -132,14 +132,16 @@ mod tests {
     fn id(groups: &[&str]) -> Identity {
         Identity {
             user: "alice@example.com".into(),
-            groups: groups.iter().map(|s| s.to_string()).collect(),
-            business_groups: vec![],
-            surface: None,
-            client_id: None,
-            issuer: "demo".into(),
             expires_at: 0,
-            audiences: vec![],
-            require_resource_audience: false,
+            attributes: std::sync::Arc::new(super::super::Attributes {
+                groups: groups.iter().map(|s| s.to_string()).collect(),
+                business_groups: vec![],
+                surface: None,
+                client_id: None,
+                issuer: "demo".into(),
+                audiences: vec![],
+                require_resource_audience: false,
+            }),
         }
     }
 

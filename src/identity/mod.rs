@@ -4,12 +4,16 @@
 mod caller;
 mod claims;
 mod headers;
+mod intern;
 
 pub use caller::Caller;
 
 pub use claims::claim;
 pub use headers::{UpstreamHeaders, caller_headers, encode_header_value, upstream_headers};
+pub use intern::Interner;
 
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -19,11 +23,28 @@ use claims::{list_claim, numeric_date};
 use crate::config::{ClaimMapping, Surface};
 use crate::jwt::VerifiedToken;
 
-/// Who is calling, as established by a verified credential.
+/// Who is calling, as established by a verified credential: the user and
+/// the token's expiry, and everything else the token says as shared
+/// [`Attributes`] (read through `Deref`: `identity.groups`).
+///
+/// The token cache holds one identity per token; the attributes (groups,
+/// business groups, surface, issuer, audiences) are the same for most tokens
+/// of one user, and often of many users, so they are interned: an identity
+/// costs its user name and three words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     /// User id from the configured user claim.
     pub user: String,
+    /// Token expiry, seconds since the epoch.
+    pub expires_at: u64,
+    /// What the token says besides who and until when.
+    pub attributes: Arc<Attributes>,
+}
+
+/// Everything an identity's token says besides the user and the expiry;
+/// shared by every identity that carries the same (see [`Interner`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attributes {
     pub groups: Vec<String>,
     pub business_groups: Vec<String>,
     /// The surface the token was issued to; `None` when its client id is not a
@@ -33,13 +54,32 @@ pub struct Identity {
     pub client_id: Option<String>,
     /// Name of the issuer that vouched for the identity.
     pub issuer: String,
-    /// Token expiry, seconds since the epoch.
-    pub expires_at: u64,
     /// The token's `aud` values (a single string becomes one entry).
     pub audiences: Vec<String>,
     /// RFC 8707: the token is valid only on an MCP server whose resource URL
     /// is in `audiences` (the issuer's `require_resource_audience`).
     pub require_resource_audience: bool,
+}
+
+impl Hash for Attributes {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.groups.hash(state);
+        self.business_groups.hash(state);
+        // Equal surfaces have equal names: consistent with `Eq`.
+        self.surface.as_ref().map(|s| &s.name).hash(state);
+        self.client_id.hash(state);
+        self.issuer.hash(state);
+        self.audiences.hash(state);
+        self.require_resource_audience.hash(state);
+    }
+}
+
+impl Deref for Identity {
+    type Target = Attributes;
+
+    fn deref(&self) -> &Attributes {
+        &self.attributes
+    }
 }
 
 /// Why verified claims do not make an identity.
@@ -61,6 +101,17 @@ impl Identity {
         token: &VerifiedToken,
         mapping: &ClaimMapping,
         surfaces: &[Arc<Surface>],
+    ) -> Result<Self, IdentityError> {
+        Self::from_token_shared(token, mapping, surfaces, &Interner::new(0))
+    }
+
+    /// [`Identity::from_token`], the attributes shared through `interner`
+    /// with every identity that carries the same.
+    pub fn from_token_shared(
+        token: &VerifiedToken,
+        mapping: &ClaimMapping,
+        surfaces: &[Arc<Surface>],
+        interner: &Interner,
     ) -> Result<Self, IdentityError> {
         let c = &token.claims;
         let user = match claim(c, &mapping.user) {
@@ -105,14 +156,16 @@ impl Identity {
         };
         Ok(Identity {
             user,
-            groups,
-            business_groups,
-            surface,
-            client_id,
-            issuer: token.issuer.clone(),
             expires_at,
-            audiences,
-            require_resource_audience: token.require_resource_audience,
+            attributes: interner.intern(Attributes {
+                groups,
+                business_groups,
+                surface,
+                client_id,
+                issuer: token.issuer.clone(),
+                audiences,
+                require_resource_audience: token.require_resource_audience,
+            }),
         })
     }
 
@@ -149,6 +202,10 @@ mod tests {
         }
     }
 
+    fn from(t: &VerifiedToken, surfaces: &[Arc<Surface>]) -> Result<Identity, IdentityError> {
+        Identity::from_token(t, &mapping(), surfaces)
+    }
+
     fn surfaces() -> Vec<Arc<Surface>> {
         vec![Arc::new(Surface {
             name: "ai-chat".into(),
@@ -161,7 +218,7 @@ mod tests {
     #[test]
     fn groups_from_array_or_separated_string() {
         let t = token(json!({"sub":"a","exp":9,"groups":["x","y z"],"bg":"ads finance,infra"}));
-        let id = Identity::from_token(&t, &mapping(), &[]).unwrap();
+        let id = from(&t, &[]).unwrap();
         assert_eq!(id.groups, ["x", "y z"]);
         assert_eq!(id.business_groups, ["ads", "finance", "infra"]);
     }
@@ -169,26 +226,23 @@ mod tests {
     #[test]
     fn non_string_group_is_an_error_not_ignored() {
         let t = token(json!({"sub":"a","exp":9,"groups":["x", 3]}));
-        let err = Identity::from_token(&t, &mapping(), &[]).unwrap_err();
+        let err = from(&t, &[]).unwrap_err();
         assert_eq!(err, IdentityError::BadClaim("groups".into()));
     }
 
     #[test]
     fn missing_user_claim_is_an_error() {
         let t = token(json!({"exp":9}));
-        assert!(matches!(
-            Identity::from_token(&t, &mapping(), &[]),
-            Err(IdentityError::MissingUser(_))
-        ));
+        assert!(matches!(from(&t, &[]), Err(IdentityError::MissingUser(_))));
     }
 
     #[test]
     fn surface_is_found_by_client_id_and_unknown_client_has_none() {
         let t = token(json!({"sub":"a","exp":9,"azp":"chat-client"}));
-        let id = Identity::from_token(&t, &mapping(), &surfaces()).unwrap();
-        assert_eq!(id.surface.unwrap().name, "ai-chat");
+        let id = from(&t, &surfaces()).unwrap();
+        assert_eq!(id.surface.as_ref().unwrap().name, "ai-chat");
         let t = token(json!({"sub":"a","exp":9,"azp":"stranger"}));
-        let id = Identity::from_token(&t, &mapping(), &surfaces()).unwrap();
+        let id = from(&t, &surfaces()).unwrap();
         assert!(id.surface.is_none());
         assert_eq!(id.client_id.as_deref(), Some("stranger"));
     }
@@ -196,7 +250,7 @@ mod tests {
     fn namespaced(claims: Value, ns: &str) -> Identity {
         let mut t = token(claims);
         t.user_namespace = Some(ns.into());
-        Identity::from_token(&t, &mapping(), &[]).unwrap()
+        from(&t, &[]).unwrap()
     }
 
     #[test]
@@ -220,15 +274,14 @@ mod tests {
 
     #[test]
     fn without_namespace_names_are_bare() {
-        let id =
-            Identity::from_token(&token(json!({"sub":"alice","exp":9})), &mapping(), &[]).unwrap();
+        let id = from(&token(json!({"sub":"alice","exp":9})), &[]).unwrap();
         assert_eq!(id.user, "alice");
     }
 
     #[test]
     fn fractional_numeric_dates_are_accepted_and_floored() {
         let t = token(json!({"sub":"a","exp":4102444800.5_f64,"nbf":1.25,"iat":1.5}));
-        let id = Identity::from_token(&t, &mapping(), &[]).unwrap();
+        let id = from(&t, &[]).unwrap();
         assert_eq!(id.expires_at, 4_102_444_800);
     }
 
@@ -242,17 +295,10 @@ mod tests {
             json!(true),
         ] {
             let t = token(json!({"sub":"a","exp":exp}));
-            assert_eq!(
-                Identity::from_token(&t, &mapping(), &[]),
-                Err(IdentityError::BadDate("exp")),
-                "{exp}"
-            );
+            assert_eq!(from(&t, &[]), Err(IdentityError::BadDate("exp")), "{exp}");
         }
         let t = token(json!({"sub":"a","exp":9,"nbf":-3}));
-        assert_eq!(
-            Identity::from_token(&t, &mapping(), &[]),
-            Err(IdentityError::BadDate("nbf"))
-        );
+        assert_eq!(from(&t, &[]), Err(IdentityError::BadDate("nbf")));
     }
 
     #[test]
@@ -270,15 +316,63 @@ mod tests {
     #[test]
     fn resource_audience_is_required_only_when_the_issuer_says_so() {
         let mut t = token(json!({"sub":"a","exp":9,"aud":["https://gw/presto"]}));
-        let id = Identity::from_token(&t, &mapping(), &[]).unwrap();
+        let id = from(&t, &[]).unwrap();
         assert!(id.accepts_resource("https://gw/knowledge"));
         t.require_resource_audience = true;
-        let id = Identity::from_token(&t, &mapping(), &[]).unwrap();
+        let id = from(&t, &[]).unwrap();
         assert!(id.accepts_resource("https://gw/presto"));
         assert!(!id.accepts_resource("https://gw/knowledge"));
         assert!(!id.accepts_resource("https://gw/presto/"));
         t.claims.insert("aud".into(), json!("https://gw/knowledge"));
-        let id = Identity::from_token(&t, &mapping(), &[]).unwrap();
+        let id = from(&t, &[]).unwrap();
         assert!(id.accepts_resource("https://gw/knowledge"));
+    }
+
+    #[test]
+    fn tokens_saying_the_same_share_one_attributes() {
+        let interner = Interner::new(8);
+        let a = token(json!({"sub":"a","exp":9,"groups":["eng"],"bg":"ads","azp":"chat-client"}));
+        let b = token(json!({"sub":"b","exp":7,"groups":["eng"],"bg":"ads","azp":"chat-client"}));
+        let a = Identity::from_token_shared(&a, &mapping(), &surfaces(), &interner).unwrap();
+        let b = Identity::from_token_shared(&b, &mapping(), &surfaces(), &interner).unwrap();
+        assert!(Arc::ptr_eq(&a.attributes, &b.attributes));
+        assert_eq!((a.user.as_str(), a.expires_at), ("a", 9));
+        assert_eq!((b.user.as_str(), b.expires_at), ("b", 7));
+        assert_eq!(b.surface.as_ref().unwrap().name, "ai-chat");
+    }
+
+    #[test]
+    fn tokens_saying_anything_else_do_not_share() {
+        let interner = Interner::new(8);
+        let base =
+            json!({"sub":"a","exp":9,"groups":["eng"],"bg":"ads","azp":"chat-client","aud":"x"});
+        let first =
+            Identity::from_token_shared(&token(base.clone()), &mapping(), &surfaces(), &interner)
+                .unwrap();
+        let mut other_issuer = token(base.clone());
+        other_issuer.issuer = "corp".into();
+        let mut strict = token(base.clone());
+        strict.require_resource_audience = true;
+        let mut variants = vec![other_issuer, strict];
+        for (claim, value) in [
+            ("groups", json!(["eng", "ops"])),
+            ("groups", json!([])),
+            ("bg", json!("ads finance")),
+            ("azp", json!("stranger")),
+            ("aud", json!(["x", "y"])),
+        ] {
+            let mut c = base.clone();
+            c[claim] = value;
+            variants.push(token(c));
+        }
+        for t in &variants {
+            let id = Identity::from_token_shared(t, &mapping(), &surfaces(), &interner).unwrap();
+            assert!(
+                !Arc::ptr_eq(&first.attributes, &id.attributes),
+                "{:?}",
+                id.attributes
+            );
+            assert_ne!(first.attributes, id.attributes);
+        }
     }
 }

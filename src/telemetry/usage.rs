@@ -25,7 +25,7 @@ pub const DEFAULT_USERS_PER_TOOL: usize = 10_000;
 /// Distinct users remembered across all tools (~1.6 MiB at the cap).
 pub const DEFAULT_USERS_TOTAL: usize = 100_000;
 /// Invocations queued for the tally thread before new ones are dropped (and counted).
-pub const DEFAULT_QUEUE: usize = 65_536;
+pub const DEFAULT_QUEUE: usize = 8_192;
 
 /// One allowed `tools/call`, as queued.
 struct Invocation {
@@ -80,9 +80,22 @@ fn lock(s: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     s.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// After taking what is queued, the tally thread waits this long before it
+/// looks again: invocations queued meanwhile are tallied in one go, and a
+/// Check's `try_send` finds no sleeping receiver to wake. Idle, it blocks.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
+
 fn fold(rx: &Receiver<Invocation>, state: &Mutex<State>, per_tool: usize, total: usize) {
-    while let Ok(i) = rx.recv() {
-        let mut st = lock(state);
+    while let Ok(first) = rx.recv() {
+        let batch: Vec<Invocation> = std::iter::once(first).chain(rx.try_iter()).collect();
+        tally(batch, state, per_tool, total);
+        std::thread::sleep(BATCH_WINDOW);
+    }
+}
+
+fn tally(batch: Vec<Invocation>, state: &Mutex<State>, per_tool: usize, total: usize) {
+    let mut st = lock(state);
+    for i in batch {
         let t = st.tools.entry((i.server, i.tool)).or_default();
         t.invocations += 1;
         t.minutes += i.minutes;
@@ -212,20 +225,22 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::authz::{Decision, DecisionReason};
-    use crate::identity::Identity;
+    use crate::identity::{Attributes, Identity};
     use crate::mcp::{McpCall, McpRequest};
 
     fn record(user: &str, tool: &str) -> DecisionRecord {
         let id = Identity {
             user: user.into(),
-            groups: vec![],
-            business_groups: vec![],
-            surface: None,
-            client_id: None,
-            issuer: "demo".into(),
             expires_at: 0,
-            audiences: vec![],
-            require_resource_audience: false,
+            attributes: Arc::new(Attributes {
+                groups: vec![],
+                business_groups: vec![],
+                surface: None,
+                client_id: None,
+                issuer: "demo".into(),
+                audiences: vec![],
+                require_resource_audience: false,
+            }),
         };
         DecisionRecord {
             caller: Some(Caller::User(Arc::new(id))),

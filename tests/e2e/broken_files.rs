@@ -160,3 +160,40 @@ fn serve_with_a_broken_policy_exits_before_binding_any_port() {
             .unwrap_or_else(|e| panic!("port {port} not free after serve exited: {e}"));
     }
 }
+
+/// A schema that no longer declares an attribute the registry's entities
+/// carry (`McpServer.title`): the registry's entities are checked against
+/// the schema, a server at a time, and the load is refused naming the
+/// entity and the attribute.
+#[test]
+fn registry_entities_that_the_schema_does_not_declare_are_refused() {
+    let shipped =
+        std::fs::read_to_string(repo_path("policies/schema.cedarschema")).expect("schema");
+    let broken = shipped.replacen("  title: String,\n", "", 1);
+    assert_ne!(
+        broken, shipped,
+        "McpServer.title moved in the shipped schema"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = dir.path().join("schema.cedarschema");
+    std::fs::write(&schema, broken).expect("write schema");
+    let (config, _) = write_config(&dir, &sources(Slot::Schema, &schema), 0, 0);
+    let out = Command::new(AUTHZ_BIN)
+        .args(["policy", "validate", "--config"])
+        .arg(&config)
+        .output()
+        .expect("run mcp-authz");
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "a schema without `title` was accepted:\n{text}"
+    );
+    for needle in [
+        "registry entities do not match the schema",
+        "McpServer::",
+        "title",
+    ] {
+        assert!(text.contains(needle), "output lacks `{needle}`:\n{text}");
+    }
+}
