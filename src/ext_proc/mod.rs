@@ -92,9 +92,16 @@ impl ExternalProcessor for ProcessorService {
                     }
                 };
                 // Filtering a large list takes milliseconds of CPU: off the
-                // async workers, so that Checks never queue behind it.
-                let heavy =
-                    matches!(msg.request, Some(Msg::ResponseBody(_))) && stream.reads_body();
+                // async workers, so that Checks never queue behind it. A
+                // small body (most `tools/call` answers) is read in place:
+                // handing it to a blocking thread cost more than reading it.
+                let heavy = match &msg.request {
+                    Some(Msg::ResponseBody(b)) => {
+                        stream.reads_body()
+                            && stream.buffered() + b.body.len() > INLINE_BODY_BYTES
+                    }
+                    _ => false,
+                };
                 let (back, handled) = if heavy {
                     match tokio::task::spawn_blocking(move || {
                         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -138,6 +145,10 @@ impl ExternalProcessor for ProcessorService {
 }
 
 /// How the body of the current response is read.
+/// Bodies up to this size (held plus the new chunk) are read on the async
+/// worker; larger ones on a blocking thread.
+const INLINE_BODY_BYTES: usize = 64 * 1024;
+
 enum Body {
     /// Not read (no list to filter).
     Untouched,
@@ -178,6 +189,14 @@ impl StreamState {
     /// Whether the current response's body is being read (a list to filter).
     fn reads_body(&self) -> bool {
         matches!(self.body, Body::Json(_) | Body::Sse(_))
+    }
+
+    /// Bytes of a JSON body held so far (an SSE stream is read event by event).
+    fn buffered(&self) -> usize {
+        match &self.body {
+            Body::Json(buf) => buf.len(),
+            _ => 0,
+        }
     }
 
     fn handle(&mut self, msg: ProcessingRequest) -> ProcessingResponse {
