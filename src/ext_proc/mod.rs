@@ -97,8 +97,7 @@ impl ExternalProcessor for ProcessorService {
                 // handing it to a blocking thread cost more than reading it.
                 let heavy = match &msg.request {
                     Some(Msg::ResponseBody(b)) => {
-                        stream.reads_body()
-                            && stream.buffered() + b.body.len() > INLINE_BODY_BYTES
+                        stream.reads_body() && stream.buffered() + b.body.len() > INLINE_BODY_BYTES
                     }
                     _ => false,
                 };
