@@ -6,7 +6,7 @@
 use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -117,49 +117,30 @@ impl DecisionObserver for AuditLog {
     }
 }
 
-/// After a flush, the writer waits this long before it looks at the queue
-/// again: lines queued meanwhile are written in one go, and a Check's
-/// `try_send` finds no sleeping receiver to wake (one thread wake-up and one
-/// `write` per batch rather than per line). Idle, the writer blocks.
-const BATCH_WINDOW: Duration = Duration::from_millis(5);
-
 fn write_loop(rx: &Receiver<Msg>, out: Box<dyn Write + Send>) {
     let mut out = BufWriter::new(out);
     let mut failed = false;
-    let mut handle = |msg: Msg, out: &mut BufWriter<Box<dyn Write + Send>>| match msg {
-        Msg::Line(l) => {
-            let r = out
-                .write_all(l.as_bytes())
-                .and_then(|()| out.write_all(b"\n"));
-            if let Err(e) = r
-                && !failed
-            {
-                failed = true;
-                tracing::error!(error = %e, "cannot write the audit log");
-            }
-        }
-        Msg::Flush(ack) => {
-            let _ = out.flush();
-            let _ = ack.send(());
-        }
-    };
-    while let Ok(msg) = rx.recv() {
-        handle(msg, &mut out);
-        // Drain what is queued, then flush once the queue is empty.
-        loop {
-            match rx.try_recv() {
-                Ok(msg) => handle(msg, &mut out),
-                Err(TryRecvError::Empty) => {
-                    let _ = out.flush();
-                    std::thread::sleep(BATCH_WINDOW);
-                    break;
+    super::batch::drain_in_batches(rx, |batch| {
+        for msg in batch {
+            match msg {
+                Msg::Line(l) => {
+                    let r = out
+                        .write_all(l.as_bytes())
+                        .and_then(|()| out.write_all(b"\n"));
+                    if let Err(e) = r
+                        && !failed
+                    {
+                        failed = true;
+                        tracing::error!(error = %e, "cannot write the audit log");
+                    }
                 }
-                Err(TryRecvError::Disconnected) => {
+                Msg::Flush(ack) => {
                     let _ = out.flush();
-                    return;
+                    let _ = ack.send(());
                 }
             }
         }
-    }
+        let _ = out.flush();
+    });
     let _ = out.flush();
 }

@@ -4,6 +4,7 @@
 mod admin;
 mod audit;
 mod audit_writer;
+mod batch;
 pub mod host_guard;
 mod metrics;
 mod metrics_http;

@@ -80,17 +80,8 @@ fn lock(s: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     s.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// After taking what is queued, the tally thread waits this long before it
-/// looks again: invocations queued meanwhile are tallied in one go, and a
-/// Check's `try_send` finds no sleeping receiver to wake. Idle, it blocks.
-const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
-
 fn fold(rx: &Receiver<Invocation>, state: &Mutex<State>, per_tool: usize, total: usize) {
-    while let Ok(first) = rx.recv() {
-        let batch: Vec<Invocation> = std::iter::once(first).chain(rx.try_iter()).collect();
-        tally(batch, state, per_tool, total);
-        std::thread::sleep(BATCH_WINDOW);
-    }
+    super::batch::drain_in_batches(rx, |batch| tally(batch, state, per_tool, total));
 }
 
 fn tally(batch: Vec<Invocation>, state: &Mutex<State>, per_tool: usize, total: usize) {
